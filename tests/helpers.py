@@ -1,0 +1,43 @@
+"""What the command-line tests share: running a script, finding its run folder, reading its logs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_script(script: str, *args: str, runs_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python SCRIPT --runs-dir RUNS_DIR ARGS...` from the repository root; output captured as text."""
+    cmd = [sys.executable, str(REPO / script), "--runs-dir", str(runs_dir), *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def start_script(script: str, *args: str, runs_dir: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-u", str(REPO / script), "--runs-dir", str(runs_dir), *args]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def assert_ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+
+
+def the_run_dir(runs_dir: Path) -> Path:
+    """The one run folder a script made under runs_dir."""
+    run_dirs = [p for p in runs_dir.iterdir() if p.is_dir()]
+    assert len(run_dirs) == 1, f"expected one run folder in {runs_dir}, found {run_dirs}"
+    return run_dirs[0]
+
+
+def load_checkpoint(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar the run's TensorBoard event files hold, as tag -> [(step, value), ...]."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}

@@ -1,0 +1,134 @@
+"""DDPG's rules checked on numbers worked out by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ddpg_continuous as ddpg
+
+TWO_PI = 2 * math.pi
+
+
+def constant_actor(value: float, low: float, high: float, action_dim: int) -> ddpg.Actor:
+    """An Actor whose output is `value` in every dimension, whatever the observation."""
+    actor = ddpg.Actor(2, np.full(action_dim, low, np.float32), np.full(action_dim, high, np.float32))
+    last = actor.net[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(math.atanh((2 * value - high - low) / (high - low)))
+    return actor
+
+
+def test_bound_action_symmetric():
+    low, high = torch.tensor([-2.0]), torch.tensor([2.0])
+    x = torch.tensor([0.0, math.atanh(0.5), -math.atanh(0.5), 50.0, -50.0])
+    expected = torch.tensor([0.0, 1.0, -1.0, 2.0, -2.0])
+    assert torch.allclose(ddpg.bound_action(x, low, high), expected, atol=1e-6)
+
+
+def test_bound_action_zero_to_two_pi():
+    low, high = torch.zeros(12), torch.full((12,), TWO_PI)
+    x = torch.tensor([0.0, math.atanh(0.5), -math.atanh(0.5)]).repeat(4).reshape(12)
+    expected = torch.tensor([math.pi, 1.5 * math.pi, 0.5 * math.pi]).repeat(4).reshape(12)
+    assert torch.allclose(ddpg.bound_action(x, low, high), expected, atol=1e-6)
+    wild = ddpg.bound_action(torch.linspace(-100, 100, 12), low, high)
+    assert (wild >= 0).all() and (wild <= TWO_PI).all()
+
+
+def test_actor_output_lies_in_asymmetric_bounds():
+    torch.manual_seed(0)
+    actor = ddpg.Actor(5, np.array([0.0, -1.0, 10.0], np.float32), np.array([TWO_PI, 0.5, 11.0], np.float32))
+    actions = actor(100 * torch.randn(1000, 5))
+    assert (actions >= actor.low).all() and (actions <= actor.high).all()
+
+
+def test_exploration_noise_is_centred_on_the_action_and_scaled_by_half_range():
+    torch.manual_seed(0)
+    actor = constant_actor(math.pi / 2, 0.0, TWO_PI, action_dim=12)
+    obs = torch.zeros(20_000, 2)
+    with torch.no_grad():
+        actions = ddpg.exploration_action(actor, obs, noise_std=0.1)
+    # mu = pi/2 sits 5 noise stds (0.1 * pi) inside the bounds, so clipping hardly touches the mean.
+    assert actions.mean().item() == pytest.approx(math.pi / 2, abs=0.01)
+    assert actions.std(dim=0).mean().item() == pytest.approx(0.1 * math.pi, rel=0.03)
+    # independent draws per env and per dimension, not one noise vector shared by all envs
+    assert not torch.equal(actions[0], actions[1])
+    assert abs(np.corrcoef(actions[:, 0].numpy(), actions[:, 1].numpy())[0, 1]) < 0.05
+
+
+def test_exploration_noise_stays_inside_bounds():
+    torch.manual_seed(0)
+    actor = constant_actor(0.05, 0.0, TWO_PI, action_dim=12)
+    actions = ddpg.exploration_action(actor, torch.zeros(5000, 2), noise_std=3.0)
+    assert (actions >= 0).all() and (actions <= TWO_PI).all()
+    assert (actions == 0).any() and (actions == np.float32(TWO_PI)).any()  # large noise reaches both bounds
+
+
+def test_td_target_bootstraps_unless_terminated():
+    reward = torch.tensor([1.0, 1.0, -2.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0])
+    next_q = torch.tensor([10.0, 10.0, 4.0])
+    y = ddpg.td_target(reward, terminated, next_q, gamma=0.9)
+    assert torch.allclose(y, torch.tensor([1.0 + 9.0, 1.0, -2.0 + 3.6]))
+
+
+def test_critic_loss_is_mean_squared_error_without_broadcast():
+    q, y = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 0.0, 1.0])
+    assert ddpg.critic_loss(q, y).item() == pytest.approx((1 + 4 + 4) / 3)
+    critic = ddpg.Critic(3, 2)
+    assert critic(torch.zeros(7, 3), torch.zeros(7, 2)).shape == (7,)
+
+
+def test_actor_loss_is_minus_mean_q_of_the_actors_action():
+    torch.manual_seed(0)
+    actor = constant_actor(0.5, -1.0, 1.0, action_dim=1)
+    critic = ddpg.Critic(2, 1)
+    obs = torch.randn(4, 2)
+    expected = -critic(obs, torch.full((4, 1), 0.5)).mean()
+    assert ddpg.actor_loss(actor, critic, obs).item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_polyak_update_moves_target_by_tau():
+    online, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        for p in online.parameters():
+            p.fill_(1.0)
+        for p in target.parameters():
+            p.fill_(0.0)
+    ddpg.polyak_update(target, online, tau=0.1)
+    assert all(torch.allclose(p, torch.full_like(p, 0.1)) for p in target.parameters())
+    ddpg.polyak_update(target, online, tau=0.1)  # 0.9 * 0.1 + 0.1 * 1
+    assert all(torch.allclose(p, torch.full_like(p, 0.19)) for p in target.parameters())
+
+
+def test_replay_buffer_wraps_around_and_samples_only_stored_rows():
+    rb = ddpg.ReplayBuffer(5, (2,), 1, torch.device("cpu"))
+
+    def rows(values):
+        v = torch.tensor(values, dtype=torch.float32)
+        return v[:, None].repeat(1, 2), v[:, None], v, v[:, None].repeat(1, 2) + 0.5, torch.zeros(len(v))
+
+    rb.add(*rows([0, 1, 2]))
+    assert (rb.pos, rb.size) == (3, 3)
+    torch.manual_seed(0)
+    sampled = rb.sample(200)[2]
+    assert set(sampled.tolist()) == {0.0, 1.0, 2.0}  # the 2 empty rows are never drawn
+    rb.add(*rows([3, 4, 5, 6]))
+    assert (rb.pos, rb.size) == (2, 5)
+    assert rb.rewards.tolist() == [5.0, 6.0, 2.0, 3.0, 4.0]  # 5 and 6 overwrote the oldest rows
+    obs, actions, rewards, next_obs, _ = rb.sample(500)
+    assert set(rewards.tolist()) == {2.0, 3.0, 4.0, 5.0, 6.0}
+    # each sampled row stays one transition: its fields come from the same stored row
+    assert torch.equal(obs[:, 0], rewards) and torch.equal(actions[:, 0], rewards)
+    assert torch.equal(next_obs[:, 0], rewards + 0.5)
+
+
+def test_replay_buffer_state_round_trip():
+    rb = ddpg.ReplayBuffer(4, (2,), 1, torch.device("cpu"))
+    rb.add(torch.ones(3, 2), torch.ones(3, 1), torch.arange(3.0), torch.ones(3, 2), torch.tensor([0.0, 1.0, 0.0]))
+    copy = ddpg.ReplayBuffer(4, (2,), 1, torch.device("cpu"))
+    copy.load_state_dict(rb.state_dict())
+    assert (copy.pos, copy.size) == (3, 3)
+    assert torch.equal(copy.rewards, rb.rewards) and torch.equal(copy.terminated, rb.terminated)

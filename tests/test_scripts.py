@@ -1,0 +1,179 @@
+"""End-to-end tests through each script's command line: real runs, real files on disk."""
+
+import re
+import shutil
+import signal
+
+import numpy as np
+import pytest
+
+from tests.helpers import assert_ok, load_checkpoint, run_script, scalars, start_script, the_run_dir
+
+QUICK = ["--total-timesteps", "600", "--learning-starts", "200", "--batch-size", "32", "--log-frequency", "100",
+         "--eval-episodes", "1"]
+
+SCRIPTS = {
+    "ddpg_continuous.py": {
+        "env_id": "Pendulum-v1",
+        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf_loss",
+                 "losses/actor_loss", "losses/qf_values", "eval/episodic_return"],
+        "countdown_env": "tests.envs:AngleCountdown-v0",
+        "nan_env": "tests.envs:NaNReward-v0",
+        "space_errors": [("CartPole-v1", "dqn_discrete.py"),
+                         ("tests.envs:Unbounded-v0", "unbounded action space"),
+                         ("tests.envs:DictObservation-v0", "Dict observation space")],
+    },
+}
+
+
+@pytest.fixture(scope="module", params=list(SCRIPTS))
+def smoke(request, tmp_path_factory):
+    """One short run per script that reaches gradient steps, logging, evaluation, checkpoints and video."""
+    script = request.param
+    runs_dir = tmp_path_factory.mktemp("smoke")
+    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--eval-frequency", "300",
+                      "--checkpoint-frequency", "300", "--capture-video", "--save-buffer", runs_dir=runs_dir)
+    assert_ok(proc)
+    return script, the_run_dir(runs_dir), proc
+
+
+def test_run_logs_every_tag_the_lecture_asks_for(smoke):
+    script, run_dir, _ = smoke
+    logged = scalars(run_dir)
+    for tag in SCRIPTS[script]["tags"]:
+        assert tag in logged, f"{tag} missing from {sorted(logged)}"
+    assert [step for step, _ in logged["eval/episodic_return"]] == [300, 600]
+    assert len(logged["losses/qf_loss"]) >= 4  # logged every 100 steps once learning has begun
+    assert all(np.isfinite(v) for _, v in logged["losses/qf_loss"])
+
+
+def test_run_takes_gradient_steps_and_saves_a_loadable_checkpoint(smoke):
+    _, run_dir, proc = smoke
+    checkpoint = load_checkpoint(run_dir)
+    assert checkpoint["global_step"] == 600
+    assert checkpoint["num_updates"] == 600 - 200 + 1  # one update per step from learning_starts on
+    assert checkpoint["args"]["env_id"] == SCRIPTS[smoke[0]]["env_id"]
+    assert "final evaluation return" in proc.stdout
+
+
+def test_run_records_evaluation_videos(smoke):
+    _, run_dir, _ = smoke
+    videos = sorted((run_dir / "videos").glob("*.mp4"))
+    assert len(videos) == 2, videos  # one per evaluation (1 episode each)
+    assert all(v.stat().st_size > 1000 for v in videos)
+
+
+def test_resume_continues_from_the_checkpoint_step(smoke, tmp_path):
+    script, run_dir, _ = smoke
+    resumed_dir = tmp_path / run_dir.name
+    shutil.copytree(run_dir, resumed_dir)
+    proc = run_script(script, "--resume", str(resumed_dir / "checkpoint.pt"), "--total-timesteps", "800",
+                      runs_dir=tmp_path)
+    assert_ok(proc)
+    assert "resumed" in proc.stdout and "at step 600" in proc.stdout
+    checkpoint = load_checkpoint(resumed_dir)
+    assert checkpoint["global_step"] == 800
+    assert checkpoint["num_updates"] == 401 + 200  # the saved buffer let updates go on from the first step
+    assert checkpoint["buffer"]["size"] == 800
+    assert checkpoint["args"]["batch_size"] == 32  # saved settings kept unless given again
+    eval_steps = [step for step, _ in scalars(resumed_dir)["eval/episodic_return"]]
+    assert eval_steps[-1] == 800
+
+
+def test_saved_model_can_be_evaluated_without_training(smoke, tmp_path):
+    script, run_dir, _ = smoke
+    proc = run_script(script, "--evaluate", str(run_dir / "checkpoint.pt"), "--eval-episodes", "2",
+                      runs_dir=tmp_path)
+    assert_ok(proc)
+    assert re.search(r"checkpoint at step 600: return -?\d+\.\d \+- \d+\.\d over 2 episodes", proc.stdout)
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_same_seed_gives_identical_results(script, tmp_path):
+    results = []
+    for name in ["first", "second"]:
+        runs_dir = tmp_path / name
+        args = ["--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "500", "--seed", "7"]
+        assert_ok(run_script(script, *args, runs_dir=runs_dir))
+        logged = scalars(the_run_dir(runs_dir))
+        results.append({tag: values for tag, values in logged.items() if tag != "charts/SPS"})
+    assert results[0]["losses/qf_loss"], "no loss was logged"
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_no_stored_transition_crosses_an_episode_boundary(script, tmp_path):
+    args = ["--env-id", SCRIPTS[script]["countdown_env"], "--num-envs", "2", "--save-buffer",
+            "--total-timesteps", "80", "--learning-starts", "40", "--batch-size", "8", "--eval-episodes", "1"]
+    assert_ok(run_script(script, *args, runs_dir=tmp_path))
+    buffer = load_checkpoint(the_run_dir(tmp_path))["buffer"]
+    obs, next_obs, terminated = buffer["obs"].numpy(), buffer["next_obs"].numpy(), buffer["terminated"].numpy()
+    assert len(obs) == 80
+    assert (next_obs[:, 0] == obs[:, 0]).all(), "a transition joins two episodes"
+    assert (next_obs[:, 1] == obs[:, 1] + 1).all(), "a transition skips or repeats a step"
+    episode, t = next_obs[:, 0], next_obs[:, 1]
+    ended = t == 3 + episode % 3
+    assert ((terminated == 1) == (ended & (episode % 2 == 0))).all(), "terminated flag wrong"
+    assert (ended & (episode % 2 == 1)).any(), "no truncated ending was stored"
+    if "actions" in buffer and buffer["actions"].ndim == 2:
+        actions = buffer["actions"].numpy()
+        assert (actions >= 0).all() and (actions <= np.float32(2 * np.pi)).all()
+
+
+def bad_inputs():
+    for script, config in SCRIPTS.items():
+        yield script, ["--env-id", "NoSuchEnv-v9"], "unknown environment id 'NoSuchEnv-v9'"
+        yield script, ["--batch-size", "512", "--buffer-size", "100"], "--batch-size 512 is larger than --buffer-size 100"
+        yield script, ["--total-timesteps", "0"], "--total-timesteps must be at least 1"
+        yield script, ["--num-envs", "-1"], "--num-envs must be at least 1"
+        yield script, ["--resume", "no/such/checkpoint.pt"], "checkpoint 'no/such/checkpoint.pt' not found"
+        for env_id, message in config["space_errors"]:
+            yield script, ["--env-id", env_id], message
+
+
+@pytest.mark.parametrize("script,args,message", list(bad_inputs()))
+def test_bad_input_gets_a_one_line_error(script, args, message, tmp_path):
+    proc = run_script(script, *args, runs_dir=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert message in lines[0]
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_sigint_writes_a_checkpoint_that_resumes(script, tmp_path):
+    args = ["--env-id", SCRIPTS[script]["env_id"], "--total-timesteps", "1000000", "--learning-starts", "100",
+            "--batch-size", "32", "--log-frequency", "50", "--eval-frequency", "0"]
+    proc = start_script(script, *args, runs_dir=tmp_path)
+    for line in proc.stdout:  # wait until gradient steps are under way
+        match = re.match(r"step\s+(\d+)/", line)
+        if match and int(match.group(1)) >= 200:
+            break
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr and "stopped by signal" in stdout
+    run_dir = the_run_dir(tmp_path)
+    step = load_checkpoint(run_dir)["global_step"]
+    assert step >= 200
+    assert "losses/qf_loss" in scalars(run_dir)  # logs were flushed
+    resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", str(step + 50),
+                         "--eval-episodes", "1", runs_dir=tmp_path)
+    assert_ok(resumed)
+    assert load_checkpoint(run_dir)["global_step"] == step + 50
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_nan_loss_stops_with_a_checkpoint_from_before(script, tmp_path):
+    # The env's rewards turn NaN after 150 steps; the last check with finite losses was at step 100.
+    args = ["--env-id", SCRIPTS[script]["nan_env"], "--total-timesteps", "1000", "--learning-starts", "50",
+            "--batch-size", "16", "--log-frequency", "50", "--eval-frequency", "0"]
+    proc = run_script(script, *args, runs_dir=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "became NaN or inf" in proc.stderr and "lower --learning-rate" in proc.stderr
+    checkpoint = load_checkpoint(the_run_dir(tmp_path))
+    assert checkpoint["global_step"] <= 150
+    for name, value in checkpoint["critic" if "critic" in checkpoint else "q_network"].items():
+        assert np.isfinite(value.numpy()).all(), name
