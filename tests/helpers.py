@@ -22,7 +22,8 @@ def start_script(script: str, *args: str, runs_dir: Path) -> subprocess.Popen:
 
 
 def assert_ok(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    output = f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{output}"
 
 
 def the_run_dir(runs_dir: Path) -> Path:

@@ -23,6 +23,17 @@ SCRIPTS = {
                          ("tests.envs:Unbounded-v0", "unbounded action space"),
                          ("tests.envs:DictObservation-v0", "Dict observation space")],
     },
+    "sac_continuous.py": {
+        "env_id": "Pendulum-v1",
+        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_loss",
+                 "losses/qf2_loss", "losses/qf1_values", "losses/qf2_values", "losses/qf_loss", "losses/actor_loss",
+                 "losses/alpha", "losses/alpha_loss", "losses/entropy", "eval/episodic_return"],
+        "countdown_env": "tests.envs:AngleCountdown-v0",
+        "nan_env": "tests.envs:NaNReward-v0",
+        "space_errors": [("CartPole-v1", "dqn_discrete.py"),
+                         ("tests.envs:Unbounded-v0", "unbounded action space"),
+                         ("tests.envs:DictObservation-v0", "Dict observation space")],
+    },
 }
 
 
@@ -123,7 +134,7 @@ def test_no_stored_transition_crosses_an_episode_boundary(script, tmp_path):
 def bad_inputs():
     for script, config in SCRIPTS.items():
         yield script, ["--env-id", "NoSuchEnv-v9"], "unknown environment id 'NoSuchEnv-v9'"
-        yield script, ["--batch-size", "512", "--buffer-size", "100"], "--batch-size 512 is larger than --buffer-size 100"
+        yield script, ["--batch-size", "512", "--buffer-size", "100"], "--batch-size 512 is larger than --buffer-size"
         yield script, ["--total-timesteps", "0"], "--total-timesteps must be at least 1"
         yield script, ["--num-envs", "-1"], "--num-envs must be at least 1"
         yield script, ["--resume", "no/such/checkpoint.pt"], "checkpoint 'no/such/checkpoint.pt' not found"

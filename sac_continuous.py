@@ -1,0 +1,642 @@
+"""Soft Actor-Critic (SAC) for continuous actions, in one file.
+
+SAC is DDPG with a maximum-entropy objective: the agent maximizes return plus alpha times the entropy
+of its policy, which keeps it exploring and makes learning steadier. The policy is stochastic,
+a = bound(tanh(u)) with u ~ N(mean(s), std(s)), sampled with the reparameterization trick
+u = mean + std * eps, eps ~ N(0, 1), so gradients flow through the sample. Twin critics Q1, Q2 and
+the minimum of the two curb the overestimation that a single critic suffers. For a batch of
+(s, a, r, s', terminated), with a' ~ pi(.|s') and a~ ~ pi(.|s) freshly sampled:
+
+    TD target     y       = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s'))
+    critic loss   L(phi)  = mean (Q1(s, a) - y)^2 + mean (Q2(s, a) - y)^2
+    actor loss    J(th)   = mean (alpha * log pi(a~|s) - min_i Q_i(s, a~))
+    alpha loss    J(alpha)= -mean (log alpha * (log pi(a~|s) + target_entropy))   (alpha up when entropy is low)
+    targets       phi'_i  <- (1 - tau) phi'_i + tau phi_i
+
+Exploration is the policy's own sampling, after `learning_starts` steps of uniform random actions.
+Evaluation acts with the squashed mean, bound(tanh(mean(s))).
+
+    python sac_continuous.py --env-id Pendulum-v1
+    tensorboard --logdir runs
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, fields
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__).removesuffix(".py")
+    """name of the experiment, part of the run name `{env_id}__{exp_name}__{seed}__{time}`"""
+    seed: int = 1
+    """seed of python, numpy, torch and the environments"""
+    torch_deterministic: bool = True
+    """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
+    device: str = "auto"
+    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
+    runs_dir: str = "runs"
+    """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
+
+    env_id: str = "Pendulum-v1"
+    """gymnasium id of an environment with a bounded Box action space"""
+    total_timesteps: int = 20_000
+    """environment steps to train for, summed over all parallel envs"""
+    num_envs: int = 1
+    """parallel environments stepped together (one gradient step per vector step)"""
+    buffer_size: int = 1_000_000
+    """replay buffer capacity, in transitions"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 0.005
+    """target smoothing coefficient: target <- (1 - tau) target + tau online"""
+    batch_size: int = 256
+    """transitions per gradient step"""
+    policy_lr: float = 3e-4
+    """Adam learning rate of the policy"""
+    q_lr: float = 1e-3
+    """Adam learning rate of the twin critics and of the entropy temperature"""
+    learning_starts: int = 2_000
+    """steps of uniform random actions before learning begins"""
+    policy_frequency: int = 2
+    """every this many critic updates, make this many policy (and alpha) updates: the ratio stays 1"""
+    alpha: float = 0.2
+    """entropy temperature when --no-autotune; autotuning starts from alpha = 1"""
+    autotune: bool = True
+    """tune alpha so that the policy's entropy tracks --target-entropy"""
+    target_entropy: float | None = None
+    """entropy the autotuned alpha aims for; default -dim(A)"""
+
+    eval_frequency: int = 5_000
+    """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    log_frequency: int = 1_000
+    """write losses and speed to TensorBoard, check them for NaN, and print progress, every this many steps"""
+    checkpoint_frequency: int = 10_000
+    """write a checkpoint every this many steps, and at the end (0: only at the end)"""
+    save_buffer: bool = False
+    """also put the replay buffer in checkpoints, so that `--resume` continues with it"""
+    resume: str | None = None
+    """checkpoint to continue training from; flags given beside it override the saved settings"""
+    evaluate: str | None = None
+    """checkpoint to load and evaluate for `eval_episodes` episodes, without training"""
+    capture_video: bool = False
+    """record evaluation episodes as mp4 files in the run's videos/ folder"""
+
+
+class ConfigError(Exception):
+    """Bad input: printed as a one-line error, exit status 2."""
+
+
+def check_args(args: Args) -> None:
+    positive = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
+                "eval_episodes", "log_frequency"]
+    for name in positive:
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ["learning_starts", "eval_frequency", "checkpoint_frequency"]:
+        if getattr(args, name) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(args, name)}")
+    if args.batch_size > args.buffer_size:
+        raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
+                          "lower the batch size or raise the buffer size")
+    if not 0.0 <= args.gamma <= 1.0:
+        raise ConfigError(f"--gamma must lie in [0, 1], got {args.gamma}")
+    if not 0.0 < args.tau <= 1.0:
+        raise ConfigError(f"--tau must lie in (0, 1], got {args.tau}")
+    for name in ["policy_lr", "q_lr"]:
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not args.autotune and args.alpha < 0:
+        raise ConfigError(f"--alpha must be 0 or more, got {args.alpha}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Environments
+# ---------------------------------------------------------------------------------------------
+def make_env(env_id: str, render: bool = False) -> gym.Env:
+    if render:  # frames are drawn off-screen; the dummy driver stops SDL from looking for a display
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    try:
+        return gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
+    except (gym.error.Error, ModuleNotFoundError) as e:
+        message = " ".join(str(e).split())
+        raise ConfigError(f"unknown environment id {env_id!r} ({message}); check the spelling and "
+                          "version, or install the package that registers it") from None
+
+
+def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
+    if isinstance(action_space, gym.spaces.Discrete):
+        raise ConfigError(f"{env_id} has a discrete action space: use dqn_discrete.py")
+    if not isinstance(action_space, gym.spaces.Box):
+        raise ConfigError(f"{env_id} has a {type(action_space).__name__} action space; SAC needs a Box "
+                          "(wrap the env to expose a Box)")
+    if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+        raise ConfigError(f"{env_id} has an unbounded action space; SAC needs finite low and high "
+                          "(wrap it with gymnasium.wrappers.ClipAction or RescaleAction to bounded values)")
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise ConfigError(f"{env_id} has a {type(observation_space).__name__} observation space; SAC needs "
+                          "a Box (wrap it with gymnasium.wrappers.FlattenObservation)")
+
+
+def make_train_envs(args: Args) -> gym.vector.VectorEnv:
+    probe = make_env(args.env_id)  # fail early, with a clear message, before building the vector env
+    check_spaces(args.env_id, probe.observation_space, probe.action_space)
+    probe.close()
+    # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
+    # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
+    envs = gym.vector.SyncVectorEnv([lambda: make_env(args.env_id)] * args.num_envs,
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay buffer
+# ---------------------------------------------------------------------------------------------
+class ReplayBuffer:
+    """Circular buffer of transitions (s, a, r, s', terminated), preallocated on the training device."""
+
+    def __init__(self, capacity: int, obs_shape: tuple, action_dim: int, device: torch.device):
+        self.capacity, self.device, self.pos, self.size = capacity, device, 0, 0
+        self.obs = torch.zeros((capacity, *obs_shape), device=device)
+        self.next_obs = torch.zeros((capacity, *obs_shape), device=device)
+        self.actions = torch.zeros((capacity, action_dim), device=device)
+        self.rewards = torch.zeros(capacity, device=device)
+        self.terminated = torch.zeros(capacity, device=device)
+
+    def add(self, obs, actions, rewards, next_obs, terminated) -> None:
+        """Store one row per env; the oldest rows are overwritten once the buffer is full."""
+        rows = (self.pos + torch.arange(len(obs), device=self.device)) % self.capacity
+        self.obs[rows] = obs
+        self.actions[rows] = actions
+        self.rewards[rows] = rewards
+        self.next_obs[rows] = next_obs
+        self.terminated[rows] = terminated
+        self.pos = (self.pos + len(obs)) % self.capacity
+        self.size = min(self.size + len(obs), self.capacity)
+
+    def sample(self, batch_size: int):
+        rows = torch.randint(self.size, (batch_size,), device=self.device)
+        return self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows], self.terminated[rows]
+
+    def state_dict(self) -> dict:
+        n = self.size
+        return {"pos": self.pos, "size": n, "obs": self.obs[:n], "actions": self.actions[:n],
+                "rewards": self.rewards[:n], "next_obs": self.next_obs[:n], "terminated": self.terminated[:n]}
+
+    def load_state_dict(self, state: dict) -> None:
+        n = state["size"]
+        for name in ["obs", "actions", "rewards", "next_obs", "terminated"]:
+            getattr(self, name)[:n] = state[name]
+        self.pos, self.size = state["pos"], n
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def bound_action(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Squash x into [low, high] per dimension with tanh; unlike clip, tanh keeps the gradient alive."""
+    return 0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(x)
+
+
+def squashed_log_prob(u: torch.Tensor, eps: torch.Tensor, log_std: torch.Tensor, half_range: torch.Tensor) -> torch.Tensor:
+    """log pi(a|s) for a = mid + half_range * tanh(u), u = mean + std * eps: one value per row.
+
+    Change of variables: log pi(a) = log N(u) - sum log |da/du|, with da/du = half_range * (1 - tanh(u)^2).
+    log(1 - tanh(u)^2) is computed as 2 (log 2 - u - softplus(-2u)), which stays finite when tanh saturates.
+    """
+    log_normal = -0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+    log_tanh_derivative = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+    return (log_normal - log_tanh_derivative - torch.log(half_range)).sum(-1)
+
+
+class Actor(nn.Module):
+    """pi(a|s): observation -> 256 -> 256 -> mean and log std of u; a = bound(tanh(u)) in [low, high]."""
+
+    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray):
+        super().__init__()
+        action_dim = len(action_low)
+        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(obs_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU())
+        self.mean = nn.Linear(256, action_dim)
+        self.log_std = nn.Linear(256, action_dim)
+        self.register_buffer("low", torch.as_tensor(action_low, dtype=torch.float32))
+        self.register_buffer("high", torch.as_tensor(action_high, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(obs)
+        # tanh maps the raw output smoothly into [LOG_STD_MIN, LOG_STD_MAX]: no dead gradient as a clamp would give
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(self.log_std(h)) + 1)
+        return self.mean(h), log_std
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterized action a ~ pi(.|s) and its log-probability, shapes (batch, dim) and (batch,)."""
+        mean, log_std = self(obs)
+        eps = torch.randn_like(mean)
+        u = mean + log_std.exp() * eps  # the noise is an input, so gradients reach mean and std
+        return bound_action(u, self.low, self.high), squashed_log_prob(u, eps, log_std, 0.5 * (self.high - self.low))
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The evaluation action: the squashed mean."""
+        return bound_action(self(obs)[0], self.low, self.high)
+
+
+class TwinCritic(nn.Module):
+    """Q1(s, a) and Q2(s, a), each [observation, action] -> 256 -> 256 -> 1, returned as shape (2, batch).
+
+    Each layer stores both networks' weights stacked, so one batched matmul (baddbmm) runs both at once.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int):
+        super().__init__()
+        sizes = [obs_dim + action_dim, 256, 256, 1]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialization, drawn for each network
+            self.weights.append(nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs.flatten(1), action], dim=1).expand(2, -1, -1)
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(bias, x, weight)
+            if i < len(self.weights) - 1:
+                x = torch.relu(x)
+        return x.squeeze(-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Update rules
+# ---------------------------------------------------------------------------------------------
+def soft_td_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor,
+                   next_log_prob: torch.Tensor, alpha: torch.Tensor, gamma: float) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), a' ~ pi(.|s').
+
+    next_q has shape (2, batch). Only termination zeroes the future: a time-limit truncation still bootstraps.
+    """
+    return reward + gamma * (1.0 - terminated) * (next_q.min(dim=0).values - alpha * next_log_prob)
+
+
+def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum of both critics' mean squared TD errors; q is (2, batch), y is (batch,) and carries no gradient."""
+    return F.mse_loss(q[0], y) + F.mse_loss(q[1], y)
+
+
+def actor_loss(log_prob: torch.Tensor, q: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """mean(alpha * log pi(a~|s) - min_i Q_i(s, a~)): high Q and high entropy both lower it. Shapes (batch,), (2, batch)."""
+    return (alpha * log_prob - q.min(dim=0).values).mean()
+
+
+def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """-mean(log alpha * (log pi + target_entropy)): its gradient, entropy - target, raises alpha when entropy is low."""
+    return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """target <- (1 - tau) target + tau online (the lecture's rho is 1 - tau), fused over all tensors."""
+    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation and checkpoints
+# ---------------------------------------------------------------------------------------------
+def evaluate(actor: Actor, env_id: str, episodes: int, seed: int, video_dir: str | None = None,
+             video_prefix: str = "eval") -> np.ndarray:
+    """Returns of `episodes` episodes acting with the squashed mean action; env seeds seed, seed+1, ..."""
+    env = make_env(env_id, render=video_dir is not None)
+    if video_dir is not None:
+        env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix, episode_trigger=lambda _: True,
+                                       disable_logger=True)
+    device = next(actor.parameters()).device
+    returns = np.zeros(episodes)
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            with torch.inference_mode():
+                action = actor.deterministic(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
+            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+            returns[episode] += reward
+            done = terminated or truncated
+    env.close()
+    return returns
+
+
+def rng_states() -> dict:
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(path: str, state: dict) -> None:
+    # Write then rename: a run killed mid-save never leaves a half-written checkpoint behind.
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise ConfigError(f"checkpoint {path!r} not found: give the path of a checkpoint.pt under {Args.runs_dir}/")
+    # weights_only=False because the file holds RNG states and settings; load only checkpoints you trust.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a torch device: use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} asked for, but torch sees no CUDA GPU: use --device cpu")
+    return device
+
+
+def merge_resumed_args(saved: dict, given: Args) -> Args:
+    """Saved settings, except those the command line set to something other than the default."""
+    defaults, merged = Args(), Args(**{f.name: saved[f.name] for f in fields(Args) if f.name in saved})
+    for f in fields(Args):
+        if getattr(given, f.name) != getattr(defaults, f.name):
+            setattr(merged, f.name, getattr(given, f.name))
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def train(args: Args) -> float:
+    """Train SAC; returns the final mean evaluation return."""
+    checkpoint = None
+    if args.resume:
+        checkpoint = load_checkpoint(args.resume)
+        args = merge_resumed_args(checkpoint["args"], args)
+    check_args(args)
+    device = resolve_device(args.device)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+
+    envs = make_train_envs(args)
+    obs_shape = envs.single_observation_space.shape
+    obs_dim = int(np.prod(obs_shape))
+    action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
+    action_dim = len(action_low)
+
+    actor = Actor(obs_dim, action_low, action_high).to(device)
+    critic = TwinCritic(obs_dim, action_dim).to(device)
+    target_critic = copy.deepcopy(critic).requires_grad_(False)
+    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
+    critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.q_lr, fused=True)
+    # alpha = exp(log_alpha): optimizing the log keeps alpha positive
+    log_alpha = torch.log(torch.tensor([1.0 if args.autotune else args.alpha], device=device)).requires_grad_(args.autotune)
+    alpha_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True)
+    target_entropy = -float(action_dim) if args.target_entropy is None else args.target_entropy
+    rb = ReplayBuffer(args.buffer_size, obs_shape, action_dim, device)
+    modules = {"actor": actor, "critic": critic, "target_critic": target_critic, "actor_optimizer": actor_optimizer,
+               "critic_optimizer": critic_optimizer, "alpha_optimizer": alpha_optimizer}
+
+    global_step, num_updates, episodes_done = 0, 0, 0
+    if checkpoint is not None:
+        run_dir = os.path.dirname(os.path.abspath(args.resume))
+        for name, module in modules.items():
+            module.load_state_dict(checkpoint[name])
+        with torch.no_grad():
+            log_alpha.copy_(checkpoint["log_alpha"])
+        global_step, num_updates, episodes_done = (checkpoint["global_step"], checkpoint["num_updates"],
+                                                   checkpoint["episodes_done"])
+        if checkpoint.get("buffer") is not None:
+            rb.load_state_dict(checkpoint["buffer"])
+        set_rng_states(checkpoint["rng"])
+        print(f"resumed {args.resume} at step {global_step}, replay buffer holds {rb.size} transitions")
+    else:
+        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}".replace("/", "-").replace(":", "-")
+        run_dir = os.path.join(args.runs_dir, run_name)
+    os.makedirs(run_dir, exist_ok=True)
+    checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+    video_dir = os.path.join(run_dir, "videos") if args.capture_video else None
+    writer = SummaryWriter(run_dir, purge_step=global_step if checkpoint else None)
+    if checkpoint is None:
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items()))
+
+    def training_state(with_buffer: bool) -> dict:
+        state = {name: copy.deepcopy(module.state_dict()) for name, module in modules.items()}
+        state.update(args=asdict(args), log_alpha=log_alpha.detach().clone(), global_step=global_step, num_updates=num_updates,
+                     episodes_done=episodes_done, rng=rng_states(),
+                     buffer=rb.state_dict() if with_buffer else None)
+        return state
+
+    def stop_diverged(what: str):
+        save_checkpoint(checkpoint_path, last_good_state)
+        writer.close()
+        envs.close()
+        print(f"error: {what} became NaN or inf between steps {last_good_state['global_step']} and {global_step}; "
+              f"{checkpoint_path} holds the last finite state (step {last_good_state['global_step']}): lower "
+              "--learning-rate or check the env's rewards and observations for NaN/inf", file=sys.stderr)
+        raise SystemExit(1)
+
+    stop_signal = None
+
+    def request_stop(signum, _frame):
+        nonlocal stop_signal
+        stop_signal = signum
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    # Running sums of the losses since the last log, kept on the device: no host sync per step.
+    loss_sums = torch.zeros(7, device=device)  # Q1, Q2 losses; Q1, Q2 means; actor, alpha losses; entropy
+    updates_since_log, actor_updates_since_log = 0, 0
+    last_good_state = training_state(with_buffer=False)
+    recent_returns = deque(maxlen=10)
+    eval_seed = args.seed + 1_000_000  # evaluation episodes never share seeds with training
+    final_eval = float("nan")
+    last_log_time, last_log_step = time.time(), global_step
+
+    obs, _ = envs.reset(seed=args.seed + global_step)
+    obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    while global_step < args.total_timesteps:
+        # 1. Act: uniform random actions first, then samples from the policy.
+        if global_step < args.learning_starts:
+            actions = actor.low + (actor.high - actor.low) * torch.rand((args.num_envs, action_dim), device=device)
+        else:
+            with torch.inference_mode():
+                actions, _ = actor.sample(obs)
+        actions_np = actions.cpu().numpy()
+        if not np.isfinite(actions_np).all():  # the actions come to the host anyway: a free check every step
+            stop_diverged("the policy's action")
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions_np)
+        global_step += args.num_envs
+
+        # 2. Store (s, a, r, s', terminated). An episode that ended this step reports its true last
+        # observation in final_obs; next_obs already holds the first observation of the next episode.
+        real_next_obs = next_obs.copy()
+        if "final_obs" in infos:
+            for i in np.flatnonzero(infos["_final_obs"]):
+                real_next_obs[i] = infos["final_obs"][i]
+        rb.add(obs, actions, torch.as_tensor(rewards, dtype=torch.float32, device=device),
+               torch.as_tensor(real_next_obs, dtype=torch.float32, device=device),
+               torch.as_tensor(terminations, dtype=torch.float32, device=device))
+        obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
+
+        if "episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                episodes_done += 1
+                recent_returns.append(float(infos["episode"]["r"][i]))
+                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+
+        # 3. Learn: one critic step per vector step; every policy_frequency steps, as many policy steps.
+        if global_step >= args.learning_starts and rb.size >= args.batch_size:
+            b_obs, b_actions, b_rewards, b_next_obs, b_terminated = rb.sample(args.batch_size)
+            alpha = log_alpha.detach().exp()
+            with torch.no_grad():
+                next_actions, next_log_prob = actor.sample(b_next_obs)
+                y = soft_td_target(b_rewards, b_terminated, target_critic(b_next_obs, next_actions), next_log_prob,
+                                   alpha, args.gamma)
+            q = critic(b_obs, b_actions)
+            qf_loss = critic_loss(q, y)
+            critic_optimizer.zero_grad(set_to_none=True)
+            qf_loss.backward()
+            critic_optimizer.step()
+            polyak_update(target_critic, critic, args.tau)
+            num_updates += 1
+            updates_since_log += 1
+            loss_sums[0:2] += (q.detach() - y).pow(2).mean(dim=1)
+            loss_sums[2:4] += q.detach().mean(dim=1)
+
+            if num_updates % args.policy_frequency == 0:
+                critic.requires_grad_(False)  # the policy step needs dQ/da, not gradients for the critics' weights
+                for _ in range(args.policy_frequency):
+                    pi_actions, log_prob = actor.sample(b_obs)
+                    pi_loss = actor_loss(log_prob, critic(b_obs, pi_actions), alpha)
+                    actor_optimizer.zero_grad(set_to_none=True)
+                    pi_loss.backward()
+                    actor_optimizer.step()
+                    if args.autotune:
+                        temperature_loss = alpha_loss(log_alpha, log_prob, target_entropy)
+                        alpha_optimizer.zero_grad(set_to_none=True)
+                        temperature_loss.backward()
+                        alpha_optimizer.step()
+                        alpha = log_alpha.detach().exp()
+                        loss_sums[5] += temperature_loss.detach()
+                    loss_sums[4] += pi_loss.detach()
+                    loss_sums[6] -= log_prob.detach().mean()
+                    actor_updates_since_log += 1
+                critic.requires_grad_(True)
+
+        # 4. Log (checking the losses are finite), evaluate, checkpoint.
+        finished = global_step >= args.total_timesteps
+        stopping = stop_signal is not None  # read once: a signal arriving later in this step is seen at the next
+        save_now = finished or stopping or (args.checkpoint_frequency and
+                                               global_step % args.checkpoint_frequency < args.num_envs)
+        if save_now or global_step % args.log_frequency < args.num_envs:
+            if not torch.isfinite(loss_sums).all():
+                stop_diverged("a loss")
+            now = time.time()
+            sps = (global_step - last_log_step) / max(now - last_log_time, 1e-9)
+            last_log_time, last_log_step = now, global_step
+            writer.add_scalar("charts/SPS", sps, global_step)
+            if updates_since_log:
+                sums = loss_sums.tolist()
+                for i, tag in enumerate(["qf1_loss", "qf2_loss", "qf1_values", "qf2_values"]):
+                    writer.add_scalar(f"losses/{tag}", sums[i] / updates_since_log, global_step)
+                writer.add_scalar("losses/qf_loss", (sums[0] + sums[1]) / updates_since_log, global_step)
+                writer.add_scalar("losses/alpha", log_alpha.exp().item(), global_step)
+                if actor_updates_since_log:
+                    writer.add_scalar("losses/actor_loss", sums[4] / actor_updates_since_log, global_step)
+                    writer.add_scalar("losses/entropy", sums[6] / actor_updates_since_log, global_step)
+                    if args.autotune:
+                        writer.add_scalar("losses/alpha_loss", sums[5] / actor_updates_since_log, global_step)
+            loss_sums.zero_()
+            updates_since_log, actor_updates_since_log = 0, 0
+            last_good_state = training_state(with_buffer=False)
+            recent = f"{np.mean(recent_returns):9.1f}" if recent_returns else "        -"
+            seconds_left = int((args.total_timesteps - global_step) / max(sps, 1e-9))
+            print(f"step {global_step:>8}/{args.total_timesteps} | episodes {episodes_done:>5} | return (last 10) "
+                  f"{recent} | {sps:6.0f} steps/s | {seconds_left // 3600}:{seconds_left // 60 % 60:02d}:"
+                  f"{seconds_left % 60:02d} left", flush=True)
+
+        if (args.eval_frequency and global_step % args.eval_frequency < args.num_envs) or finished:
+            returns = evaluate(actor, args.env_id, args.eval_episodes, eval_seed, video_dir, f"eval-step{global_step}")
+            final_eval = float(returns.mean())
+            writer.add_scalar("eval/episodic_return", final_eval, global_step)
+            print(f"eval at step {global_step}: return {final_eval:.1f} +- {returns.std():.1f} "
+                  f"over {args.eval_episodes} episodes", flush=True)
+
+        if save_now:
+            save_checkpoint(checkpoint_path, training_state(with_buffer=args.save_buffer))
+        if stopping:
+            writer.close()
+            envs.close()
+            print(f"stopped by signal {stop_signal} at step {global_step}; checkpoint written to {checkpoint_path}; "
+                  f"continue with: python {os.path.basename(__file__)} --resume {checkpoint_path}", flush=True)
+            raise SystemExit(128 + stop_signal)
+
+    writer.close()
+    envs.close()
+    print(f"done: {global_step} steps, final evaluation return {final_eval:.1f}; checkpoint {checkpoint_path}")
+    return final_eval
+
+
+def evaluate_checkpoint(args: Args) -> float:
+    """Load a checkpoint's actor and evaluate it, recording every episode when --capture-video is on."""
+    checkpoint = load_checkpoint(args.evaluate)
+    saved = checkpoint["args"]
+    env = make_env(saved["env_id"])
+    check_spaces(saved["env_id"], env.observation_space, env.action_space)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    actor = Actor(obs_dim, env.action_space.low, env.action_space.high)
+    actor.load_state_dict(checkpoint["actor"])
+    env.close()
+    video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
+    returns = evaluate(actor, saved["env_id"], args.eval_episodes, args.seed + 1_000_000, video_dir,
+                       f"evaluate-step{checkpoint['global_step']}")
+    print(f"{saved['env_id']} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
+          f"+- {returns.std():.1f} over {args.eval_episodes} episodes")
+    return float(returns.mean())
+
+
+def main() -> None:
+    args = tyro.cli(Args)
+    try:
+        evaluate_checkpoint(args) if args.evaluate else train(args)
+    except (ConfigError, gym.error.DependencyNotInstalled) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
