@@ -159,41 +159,43 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
 # Replay buffer
 # ---------------------------------------------------------------------------------------------
 class ReplayBuffer:
-    """Circular buffer of transitions (s, a, r, s', terminated), preallocated on the training device."""
+    """Circular buffer of transitions (s, a, r, s', terminated), preallocated on the training device.
 
-    def __init__(self, capacity: int, obs_shape: tuple, action_dim: int, device: torch.device):
+    Each row holds one whole transition side by side, [s | a | r | s' | terminated], so that storing a
+    step is one copy and sampling a batch is one gather, not five of each.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device):
         self.capacity, self.device, self.pos, self.size = capacity, device, 0, 0
-        self.obs = torch.zeros((capacity, *obs_shape), device=device)
-        self.next_obs = torch.zeros((capacity, *obs_shape), device=device)
-        self.actions = torch.zeros((capacity, action_dim), device=device)
-        self.rewards = torch.zeros(capacity, device=device)
-        self.terminated = torch.zeros(capacity, device=device)
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.rows = torch.zeros((capacity, 2 * obs_dim + action_dim + 2), device=device)
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
-        """Store one row per env; the oldest rows are overwritten once the buffer is full."""
-        rows = (self.pos + torch.arange(len(obs), device=self.device)) % self.capacity
-        self.obs[rows] = obs
-        self.actions[rows] = actions
-        self.rewards[rows] = rewards
-        self.next_obs[rows] = next_obs
-        self.terminated[rows] = terminated
-        self.pos = (self.pos + len(obs)) % self.capacity
-        self.size = min(self.size + len(obs), self.capacity)
+        """Store one row per env (numpy arrays); the oldest rows are overwritten once the buffer is full."""
+        n = len(obs)
+        new = np.concatenate([obs.reshape(n, -1), actions.reshape(n, -1), rewards.reshape(n, 1),
+                              next_obs.reshape(n, -1), terminated.reshape(n, 1)], axis=1)
+        first = min(n, self.capacity - self.pos)  # rows past the end of the buffer wrap around to its start
+        self.rows[self.pos:self.pos + first] = torch.as_tensor(new[:first], device=self.device)
+        if first < n:
+            self.rows[:n - first] = torch.as_tensor(new[first:], device=self.device)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def split(self, rows: torch.Tensor):
+        """(obs, actions, rewards, next_obs, terminated) as views of the columns of `rows`."""
+        o, a = self.obs_dim, self.action_dim
+        return rows[:, :o], rows[:, o:o + a], rows[:, o + a], rows[:, o + a + 1:2 * o + a + 1], rows[:, -1]
 
     def sample(self, batch_size: int):
-        rows = torch.randint(self.size, (batch_size,), device=self.device)
-        return self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows], self.terminated[rows]
+        return self.split(self.rows[torch.randint(self.size, (batch_size,), device=self.device)])
 
     def state_dict(self) -> dict:
-        n = self.size
-        return {"pos": self.pos, "size": n, "obs": self.obs[:n], "actions": self.actions[:n],
-                "rewards": self.rewards[:n], "next_obs": self.next_obs[:n], "terminated": self.terminated[:n]}
+        return {"pos": self.pos, "size": self.size, "rows": self.rows[:self.size].clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        n = state["size"]
-        for name in ["obs", "actions", "rewards", "next_obs", "terminated"]:
-            getattr(self, name)[:n] = state[name]
-        self.pos, self.size = state["pos"], n
+        self.pos, self.size = state["pos"], state["size"]
+        self.rows[:self.size] = state["rows"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,8 +359,7 @@ def train(args: Args) -> float:
     torch.backends.cudnn.deterministic = args.torch_deterministic
 
     envs = make_train_envs(args)
-    obs_shape = envs.single_observation_space.shape
-    obs_dim = int(np.prod(obs_shape))
+    obs_dim = int(np.prod(envs.single_observation_space.shape))
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
     action_dim = len(action_low)
 
@@ -367,7 +368,7 @@ def train(args: Args) -> float:
     target_actor, target_critic = copy.deepcopy(actor).requires_grad_(False), copy.deepcopy(critic).requires_grad_(False)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.learning_rate, fused=True)
     critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.learning_rate, fused=True)
-    rb = ReplayBuffer(args.buffer_size, obs_shape, action_dim, device)
+    rb = ReplayBuffer(args.buffer_size, obs_dim, action_dim, device)
     modules = {"actor": actor, "critic": critic, "target_actor": target_actor, "target_critic": target_critic,
                "actor_optimizer": actor_optimizer, "critic_optimizer": critic_optimizer}
 
@@ -428,18 +429,17 @@ def train(args: Args) -> float:
     last_log_time, last_log_step = time.time(), global_step
 
     obs, _ = envs.reset(seed=args.seed + global_step)
-    obs = torch.as_tensor(obs, dtype=torch.float32, device=device)
     while global_step < args.total_timesteps:
         # 1. Act: uniform random actions first, then mu(s) plus Gaussian noise.
         if global_step < args.learning_starts:
-            actions = actor.low + (actor.high - actor.low) * torch.rand((args.num_envs, action_dim), device=device)
+            actions = np.random.uniform(action_low, action_high, (args.num_envs, action_dim)).astype(np.float32)
         else:
             with torch.inference_mode():
-                actions = exploration_action(actor, obs, args.exploration_noise)
-        actions_np = actions.cpu().numpy()
-        if not np.isfinite(actions_np).all():  # the actions come to the host anyway: a free check every step
-            stop_diverged("the actor's action")
-        next_obs, rewards, terminations, truncations, infos = envs.step(actions_np)
+                obs_tensor = torch.as_tensor(obs, dtype=torch.float32, device=device)
+                actions = exploration_action(actor, obs_tensor, args.exploration_noise).cpu().numpy()
+            if not np.isfinite(actions).all():  # the actions come to the host anyway: a free check every step
+                stop_diverged("the actor's action")
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         global_step += args.num_envs
 
         # 2. Store (s, a, r, s', terminated). An episode that ended this step reports its true last
@@ -448,10 +448,8 @@ def train(args: Args) -> float:
         if "final_obs" in infos:
             for i in np.flatnonzero(infos["_final_obs"]):
                 real_next_obs[i] = infos["final_obs"][i]
-        rb.add(obs, actions, torch.as_tensor(rewards, dtype=torch.float32, device=device),
-               torch.as_tensor(real_next_obs, dtype=torch.float32, device=device),
-               torch.as_tensor(terminations, dtype=torch.float32, device=device))
-        obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
+        rb.add(obs, actions, rewards, real_next_obs, terminations)
+        obs = next_obs
 
         if "episode" in infos:
             for i in np.flatnonzero(infos["_episode"]):

@@ -59,6 +59,12 @@ class DictObservationEnv(CountdownEnv):
         self.observation_space = gym.spaces.Dict({"count": gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)})
 
 
+class DictChoiceEnv(ChoiceEnv):
+    def __init__(self):
+        super().__init__()
+        self.observation_space = gym.spaces.Dict({"count": self.inner.observation_space})
+
+
 gym.register("Countdown-v0", entry_point=CountdownEnv)
 gym.register("AngleCountdown-v0", entry_point=CountdownEnv,
              kwargs={"action_low": 0.0, "action_high": 2 * np.pi, "action_dim": 12})
@@ -67,3 +73,4 @@ gym.register("Unbounded-v0", entry_point=CountdownEnv, kwargs={"action_low": -np
 gym.register("DictObservation-v0", entry_point=DictObservationEnv)
 gym.register("Choice-v0", entry_point=ChoiceEnv)
 gym.register("ChoiceNaN-v0", entry_point=ChoiceEnv, kwargs={"nan_after": 150})
+gym.register("DictChoice-v0", entry_point=DictChoiceEnv)

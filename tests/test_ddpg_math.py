@@ -103,32 +103,47 @@ def test_polyak_update_moves_target_by_tau():
     assert all(torch.allclose(p, torch.full_like(p, 0.19)) for p in target.parameters())
 
 
+def stored_rows(values):
+    """Transitions numbered by `values`: obs [v, v], action [v], reward v, next obs [v + 0.5, v + 0.5], not terminated."""
+    v = np.array(values, dtype=np.float32)
+    return v[:, None].repeat(2, 1), v[:, None], v, v[:, None].repeat(2, 1) + 0.5, np.zeros(len(v), bool)
+
+
 def test_replay_buffer_wraps_around_and_samples_only_stored_rows():
-    rb = ddpg.ReplayBuffer(5, (2,), 1, torch.device("cpu"))
-
-    def rows(values):
-        v = torch.tensor(values, dtype=torch.float32)
-        return v[:, None].repeat(1, 2), v[:, None], v, v[:, None].repeat(1, 2) + 0.5, torch.zeros(len(v))
-
-    rb.add(*rows([0, 1, 2]))
+    rb = ddpg.ReplayBuffer(5, obs_dim=2, action_dim=1, device=torch.device("cpu"))
+    rb.add(*stored_rows([0, 1, 2]))
     assert (rb.pos, rb.size) == (3, 3)
     torch.manual_seed(0)
     sampled = rb.sample(200)[2]
     assert set(sampled.tolist()) == {0.0, 1.0, 2.0}  # the 2 empty rows are never drawn
-    rb.add(*rows([3, 4, 5, 6]))
+    rb.add(*stored_rows([3, 4, 5, 6]))  # 3 and 4 fill the end, 5 and 6 wrap around over the oldest rows
     assert (rb.pos, rb.size) == (2, 5)
-    assert rb.rewards.tolist() == [5.0, 6.0, 2.0, 3.0, 4.0]  # 5 and 6 overwrote the oldest rows
-    obs, actions, rewards, next_obs, _ = rb.sample(500)
+    assert rb.split(rb.rows)[2].tolist() == [5.0, 6.0, 2.0, 3.0, 4.0]
+    obs, actions, rewards, next_obs, terminated = rb.sample(500)
+    assert obs.shape == (500, 2) and actions.shape == (500, 1) and rewards.shape == terminated.shape == (500,)
     assert set(rewards.tolist()) == {2.0, 3.0, 4.0, 5.0, 6.0}
     # each sampled row stays one transition: its fields come from the same stored row
-    assert torch.equal(obs[:, 0], rewards) and torch.equal(actions[:, 0], rewards)
-    assert torch.equal(next_obs[:, 0], rewards + 0.5)
+    assert torch.equal(obs[:, 0], rewards) and torch.equal(obs[:, 1], rewards) and torch.equal(actions[:, 0], rewards)
+    assert torch.equal(next_obs[:, 0], rewards + 0.5) and torch.equal(next_obs[:, 1], rewards + 0.5)
+    assert not terminated.any()
+
+
+def test_replay_buffer_stores_several_envs_at_once_across_the_wrap():
+    rb = ddpg.ReplayBuffer(4, obs_dim=2, action_dim=1, device=torch.device("cpu"))
+    rb.add(*stored_rows([0, 1, 2]))
+    rb.add(*stored_rows([3, 4, 5]))  # one vector step of 3 envs: row 3, then rows 0 and 1
+    assert (rb.pos, rb.size) == (2, 4)
+    obs, actions, rewards, next_obs, _ = rb.split(rb.rows)
+    assert rewards.tolist() == [4.0, 5.0, 2.0, 3.0]
+    assert obs[:, 1].tolist() == [4.0, 5.0, 2.0, 3.0] and next_obs[:, 0].tolist() == [4.5, 5.5, 2.5, 3.5]
 
 
 def test_replay_buffer_state_round_trip():
-    rb = ddpg.ReplayBuffer(4, (2,), 1, torch.device("cpu"))
-    rb.add(torch.ones(3, 2), torch.ones(3, 1), torch.arange(3.0), torch.ones(3, 2), torch.tensor([0.0, 1.0, 0.0]))
-    copy = ddpg.ReplayBuffer(4, (2,), 1, torch.device("cpu"))
+    rb = ddpg.ReplayBuffer(4, obs_dim=2, action_dim=1, device=torch.device("cpu"))
+    obs, actions, rewards, next_obs, _ = stored_rows([0, 1, 2])
+    rb.add(obs, actions, rewards, next_obs, np.array([False, True, False]))
+    copy = ddpg.ReplayBuffer(4, obs_dim=2, action_dim=1, device=torch.device("cpu"))
     copy.load_state_dict(rb.state_dict())
     assert (copy.pos, copy.size) == (3, 3)
-    assert torch.equal(copy.rewards, rb.rewards) and torch.equal(copy.terminated, rb.terminated)
+    assert torch.equal(copy.rows, rb.rows)
+    assert copy.split(copy.rows)[4].tolist() == [0.0, 1.0, 0.0, 0.0]

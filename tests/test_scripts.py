@@ -1,40 +1,68 @@
 """End-to-end tests through each script's command line: real runs, real files on disk."""
 
+import importlib
 import re
 import shutil
 import signal
 
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers import assert_ok, load_checkpoint, run_script, scalars, start_script, the_run_dir
 
 QUICK = ["--total-timesteps", "600", "--learning-starts", "200", "--batch-size", "32", "--log-frequency", "100",
          "--eval-episodes", "1"]
 
+CONTINUOUS_SPACE_ERRORS = [("CartPole-v1", "dqn_discrete.py"),
+                           ("tests.envs:Unbounded-v0", "unbounded action space"),
+                           ("tests.envs:DictObservation-v0", "Dict observation space")]
+
 SCRIPTS = {
     "ddpg_continuous.py": {
         "env_id": "Pendulum-v1",
         "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf_loss",
                  "losses/actor_loss", "losses/qf_values", "eval/episodic_return"],
-        "countdown_env": "tests.envs:AngleCountdown-v0",
+        "loss_tag": "losses/qf_loss",
+        "train_frequency": 1,
+        "countdown_env": "tests.envs:AngleCountdown-v0",  # 12 action dimensions in [0, 2 pi]
+        "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, 12, torch.device("cpu")),
+        "action_bounds": (0.0, np.float32(2 * np.pi)),
         "nan_env": "tests.envs:NaNReward-v0",
-        "space_errors": [("CartPole-v1", "dqn_discrete.py"),
-                         ("tests.envs:Unbounded-v0", "unbounded action space"),
-                         ("tests.envs:DictObservation-v0", "Dict observation space")],
+        "space_errors": CONTINUOUS_SPACE_ERRORS,
     },
     "sac_continuous.py": {
         "env_id": "Pendulum-v1",
         "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_loss",
                  "losses/qf2_loss", "losses/qf1_values", "losses/qf2_values", "losses/qf_loss", "losses/actor_loss",
                  "losses/alpha", "losses/alpha_loss", "losses/entropy", "eval/episodic_return"],
+        "loss_tag": "losses/qf_loss",
+        "train_frequency": 1,
         "countdown_env": "tests.envs:AngleCountdown-v0",
+        "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, 12, torch.device("cpu")),
+        "action_bounds": (0.0, np.float32(2 * np.pi)),
         "nan_env": "tests.envs:NaNReward-v0",
-        "space_errors": [("CartPole-v1", "dqn_discrete.py"),
-                         ("tests.envs:Unbounded-v0", "unbounded action space"),
-                         ("tests.envs:DictObservation-v0", "Dict observation space")],
+        "space_errors": CONTINUOUS_SPACE_ERRORS,
+    },
+    "dqn_discrete.py": {
+        "env_id": "CartPole-v1",
+        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/epsilon", "losses/td_loss",
+                 "losses/q_values", "eval/episodic_return"],
+        "loss_tag": "losses/td_loss",
+        "train_frequency": 10,  # the default: one gradient step every 10 env steps
+        "countdown_env": "tests.envs:Choice-v0",  # Discrete(3)
+        "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, torch.device("cpu")),
+        "action_bounds": (0, 2),
+        "nan_env": "tests.envs:ChoiceNaN-v0",
+        "space_errors": [("Pendulum-v1", "use ddpg_continuous.py or sac_continuous.py"),
+                         ("tests.envs:DictChoice-v0", "Dict observation space")],
     },
 }
+
+
+def updates_between(script: str, start: int, end: int) -> int:
+    """Gradient steps a one-env run takes from step `start` (exclusive) to `end` once learning has begun."""
+    return end // SCRIPTS[script]["train_frequency"] - start // SCRIPTS[script]["train_frequency"]
 
 
 @pytest.fixture(scope="module", params=list(SCRIPTS))
@@ -54,15 +82,17 @@ def test_run_logs_every_tag_the_lecture_asks_for(smoke):
     for tag in SCRIPTS[script]["tags"]:
         assert tag in logged, f"{tag} missing from {sorted(logged)}"
     assert [step for step, _ in logged["eval/episodic_return"]] == [300, 600]
-    assert len(logged["losses/qf_loss"]) >= 4  # logged every 100 steps once learning has begun
-    assert all(np.isfinite(v) for _, v in logged["losses/qf_loss"])
+    loss = logged[SCRIPTS[script]["loss_tag"]]
+    assert [step for step, _ in loss] == [200, 300, 400, 500, 600]  # logged every 100 steps once learning has begun
+    assert all(np.isfinite(v) for _, v in loss)
 
 
 def test_run_takes_gradient_steps_and_saves_a_loadable_checkpoint(smoke):
-    _, run_dir, proc = smoke
+    script, run_dir, proc = smoke
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint["global_step"] == 600
-    assert checkpoint["num_updates"] == 600 - 200 + 1  # one update per step from learning_starts on
+    # one update at learning_starts (step 200), then one every train_frequency steps
+    assert checkpoint["num_updates"] == 1 + updates_between(script, 200, 600)
     assert checkpoint["args"]["env_id"] == SCRIPTS[smoke[0]]["env_id"]
     assert "final evaluation return" in proc.stdout
 
@@ -84,7 +114,8 @@ def test_resume_continues_from_the_checkpoint_step(smoke, tmp_path):
     assert "resumed" in proc.stdout and "at step 600" in proc.stdout
     checkpoint = load_checkpoint(resumed_dir)
     assert checkpoint["global_step"] == 800
-    assert checkpoint["num_updates"] == 401 + 200  # the saved buffer let updates go on from the first step
+    # the saved buffer let updates go on from the first step after the resume
+    assert checkpoint["num_updates"] == 1 + updates_between(script, 200, 600) + updates_between(script, 600, 800)
     assert checkpoint["buffer"]["size"] == 800
     assert checkpoint["args"]["batch_size"] == 32  # saved settings kept unless given again
     eval_steps = [step for step, _ in scalars(resumed_dir)["eval/episodic_return"]]
@@ -108,7 +139,7 @@ def test_same_seed_gives_identical_results(script, tmp_path):
         assert_ok(run_script(script, *args, runs_dir=runs_dir))
         logged = scalars(the_run_dir(runs_dir))
         results.append({tag: values for tag, values in logged.items() if tag != "charts/SPS"})
-    assert results[0]["losses/qf_loss"], "no loss was logged"
+    assert results[0][SCRIPTS[script]["loss_tag"]], "no loss was logged"
     assert results[0] == results[1]
 
 
@@ -117,18 +148,19 @@ def test_no_stored_transition_crosses_an_episode_boundary(script, tmp_path):
     args = ["--env-id", SCRIPTS[script]["countdown_env"], "--num-envs", "2", "--save-buffer",
             "--total-timesteps", "80", "--learning-starts", "40", "--batch-size", "8", "--eval-episodes", "1"]
     assert_ok(run_script(script, *args, runs_dir=tmp_path))
-    buffer = load_checkpoint(the_run_dir(tmp_path))["buffer"]
-    obs, next_obs, terminated = buffer["obs"].numpy(), buffer["next_obs"].numpy(), buffer["terminated"].numpy()
-    assert len(obs) == 80
+    state = load_checkpoint(the_run_dir(tmp_path))["buffer"]
+    rb = SCRIPTS[script]["buffer"](importlib.import_module(script.removesuffix(".py")), 80)
+    rb.load_state_dict(state)
+    obs, actions, _, next_obs, terminated = (x.numpy() for x in rb.split(rb.rows))
+    assert rb.size == 80
     assert (next_obs[:, 0] == obs[:, 0]).all(), "a transition joins two episodes"
     assert (next_obs[:, 1] == obs[:, 1] + 1).all(), "a transition skips or repeats a step"
     episode, t = next_obs[:, 0], next_obs[:, 1]
     ended = t == 3 + episode % 3
     assert ((terminated == 1) == (ended & (episode % 2 == 0))).all(), "terminated flag wrong"
     assert (ended & (episode % 2 == 1)).any(), "no truncated ending was stored"
-    if "actions" in buffer and buffer["actions"].ndim == 2:
-        actions = buffer["actions"].numpy()
-        assert (actions >= 0).all() and (actions <= np.float32(2 * np.pi)).all()
+    low, high = SCRIPTS[script]["action_bounds"]
+    assert (actions >= low).all() and (actions <= high).all()
 
 
 def bad_inputs():
@@ -168,7 +200,7 @@ def test_sigint_writes_a_checkpoint_that_resumes(script, tmp_path):
     run_dir = the_run_dir(tmp_path)
     step = load_checkpoint(run_dir)["global_step"]
     assert step >= 200
-    assert "losses/qf_loss" in scalars(run_dir)  # logs were flushed
+    assert SCRIPTS[script]["loss_tag"] in scalars(run_dir)  # logs were flushed
     resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", str(step + 50),
                          "--eval-episodes", "1", runs_dir=tmp_path)
     assert_ok(resumed)

@@ -1,0 +1,554 @@
+"""Deep Q-Network (DQN) for discrete actions, in one file.
+
+DQN learns Q(s, a) for every action at once (one network output per action) with the Bellman
+equation, from a replay buffer of past transitions, against a slowly updated target network.
+For a sampled batch of (s, a, r, s', terminated):
+
+    TD target     y     = r + gamma * (1 - terminated) * max_a' Q'(s', a')               (no gradient)
+    double DQN    y     = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))     (--double-dqn)
+    loss          L     = mean (Q(s, a) - y)^2        (or the Huber loss with --loss huber)
+    target        Q'    <- Q every `target_network_frequency` steps (or (1 - tau) Q' + tau Q with tau < 1)
+
+Double DQN picks a' with the online network and values it with the target network, which curbs the
+overestimation that max over noisy estimates causes. Exploration is epsilon-greedy, epsilon falling
+linearly from `start_e` to `end_e` over `exploration_fraction` of the run; evaluation is greedy.
+
+    python dqn_discrete.py --env-id CartPole-v1
+    tensorboard --logdir runs
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__).removesuffix(".py")
+    """name of the experiment, part of the run name `{env_id}__{exp_name}__{seed}__{time}`"""
+    seed: int = 1
+    """seed of python, numpy, torch and the environments"""
+    torch_deterministic: bool = True
+    """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
+    device: str = "auto"
+    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
+    runs_dir: str = "runs"
+    """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
+
+    env_id: str = "CartPole-v1"
+    """gymnasium id of an environment with a Discrete action space"""
+    total_timesteps: int = 500_000
+    """environment steps to train for, summed over all parallel envs"""
+    num_envs: int = 1
+    """parallel environments stepped together"""
+    buffer_size: int = 10_000
+    """replay buffer capacity, in transitions"""
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 1.0
+    """target update coefficient: 1 copies the network, below 1 is a polyak update (1 - tau) Q' + tau Q"""
+    target_network_frequency: int = 500
+    """update the target network every this many environment steps (counted apart from --train-frequency)"""
+    batch_size: int = 128
+    """transitions per gradient step"""
+    learning_rate: float = 2.5e-4
+    """Adam learning rate"""
+    learning_starts: int = 10_000
+    """steps before learning begins (epsilon-greedy acting all along)"""
+    train_frequency: int = 10
+    """take a gradient step every this many environment steps"""
+    start_e: float = 1.0
+    """epsilon at the start of the run"""
+    end_e: float = 0.05
+    """epsilon at the end of the schedule"""
+    exploration_fraction: float = 0.5
+    """fraction of total_timesteps over which epsilon falls linearly from start_e to end_e"""
+    double_dqn: bool = False
+    """choose a' with the online network and value it with the target network"""
+    loss: Literal["mse", "huber"] = "mse"
+    """TD loss: mean squared error, or Huber (smooth L1), which is gentler on large TD errors"""
+
+    eval_frequency: int = 5_000
+    """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    log_frequency: int = 1_000
+    """write losses and speed to TensorBoard, check them for NaN, and print progress, every this many steps"""
+    checkpoint_frequency: int = 10_000
+    """write a checkpoint every this many steps, and at the end (0: only at the end)"""
+    save_buffer: bool = False
+    """also put the replay buffer in checkpoints, so that `--resume` continues with it"""
+    resume: str | None = None
+    """checkpoint to continue training from; flags given beside it override the saved settings"""
+    evaluate: str | None = None
+    """checkpoint to load and evaluate for `eval_episodes` episodes, without training"""
+    capture_video: bool = False
+    """record evaluation episodes as mp4 files in the run's videos/ folder"""
+
+
+class ConfigError(Exception):
+    """Bad input: printed as a one-line error, exit status 2."""
+
+
+def check_args(args: Args) -> None:
+    positive = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "train_frequency",
+                "target_network_frequency", "eval_episodes", "log_frequency"]
+    for name in positive:
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ["learning_starts", "eval_frequency", "checkpoint_frequency"]:
+        if getattr(args, name) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(args, name)}")
+    if args.batch_size > args.buffer_size:
+        raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
+                          "lower the batch size or raise the buffer size")
+    if not 0.0 <= args.gamma <= 1.0:
+        raise ConfigError(f"--gamma must lie in [0, 1], got {args.gamma}")
+    if not 0.0 < args.tau <= 1.0:
+        raise ConfigError(f"--tau must lie in (0, 1], got {args.tau}")
+    for name in ["start_e", "end_e", "exploration_fraction"]:
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise ConfigError(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(args, name)}")
+    if args.learning_rate <= 0:
+        raise ConfigError(f"--learning-rate must be positive, got {args.learning_rate}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Environments
+# ---------------------------------------------------------------------------------------------
+def make_env(env_id: str, render: bool = False) -> gym.Env:
+    if render:  # frames are drawn off-screen; the dummy driver stops SDL from looking for a display
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    try:
+        return gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
+    except (gym.error.Error, ModuleNotFoundError) as e:
+        message = " ".join(str(e).split())
+        raise ConfigError(f"unknown environment id {env_id!r} ({message}); check the spelling and "
+                          "version, or install the package that registers it") from None
+
+
+def check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> None:
+    if isinstance(action_space, gym.spaces.Box):
+        raise ConfigError(f"{env_id} has a continuous (Box) action space: use ddpg_continuous.py or sac_continuous.py")
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise ConfigError(f"{env_id} has a {type(action_space).__name__} action space; DQN needs a Discrete one")
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise ConfigError(f"{env_id} has a {type(observation_space).__name__} observation space; DQN needs "
+                          "a Box (wrap it with gymnasium.wrappers.FlattenObservation)")
+
+
+def make_train_envs(args: Args) -> gym.vector.VectorEnv:
+    probe = make_env(args.env_id)  # fail early, with a clear message, before building the vector env
+    check_spaces(args.env_id, probe.observation_space, probe.action_space)
+    probe.close()
+    # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
+    # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
+    envs = gym.vector.SyncVectorEnv([lambda: make_env(args.env_id)] * args.num_envs,
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay buffer
+# ---------------------------------------------------------------------------------------------
+class ReplayBuffer:
+    """Circular buffer of transitions (s, a, r, s', terminated), preallocated on the training device.
+
+    Each row holds one whole transition side by side, [s | a | r | s' | terminated] with a the action's
+    index, so that storing a step is one copy and sampling a batch is one gather, not five of each.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, device: torch.device):
+        self.capacity, self.device, self.pos, self.size = capacity, device, 0, 0
+        self.obs_dim = obs_dim
+        self.rows = torch.zeros((capacity, 2 * obs_dim + 3), device=device)
+
+    def add(self, obs, actions, rewards, next_obs, terminated) -> None:
+        """Store one row per env (numpy arrays); the oldest rows are overwritten once the buffer is full."""
+        n = len(obs)
+        new = np.concatenate([obs.reshape(n, -1), actions.reshape(n, -1), rewards.reshape(n, 1),
+                              next_obs.reshape(n, -1), terminated.reshape(n, 1)], axis=1)
+        first = min(n, self.capacity - self.pos)  # rows past the end of the buffer wrap around to its start
+        self.rows[self.pos:self.pos + first] = torch.as_tensor(new[:first], device=self.device)
+        if first < n:
+            self.rows[:n - first] = torch.as_tensor(new[first:], device=self.device)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def split(self, rows: torch.Tensor):
+        """(obs, actions, rewards, next_obs, terminated) as views of the columns of `rows`."""
+        o = self.obs_dim
+        # the action index is stored as a float like the rest of the row (exact below 2**24), read back as an integer
+        return rows[:, :o], rows[:, o].long(), rows[:, o + 1], rows[:, o + 2:2 * o + 2], rows[:, -1]
+
+    def sample(self, batch_size: int):
+        return self.split(self.rows[torch.randint(self.size, (batch_size,), device=self.device)])
+
+    def state_dict(self) -> dict:
+        return {"pos": self.pos, "size": self.size, "rows": self.rows[:self.size].clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pos, self.size = state["pos"], state["size"]
+        self.rows[:self.size] = state["rows"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Network and exploration
+# ---------------------------------------------------------------------------------------------
+class QNetwork(nn.Module):
+    """Q(s, .): observation -> 120 -> 84 -> one value per action, shape (batch, num_actions)."""
+
+    def __init__(self, obs_dim: int, num_actions: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(obs_dim, 120), nn.ReLU(),
+                                 nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_actions))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+
+def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
+    """Epsilon at step t: from start_e down to end_e in a straight line over `duration` steps, then flat."""
+    return max(end_e, start_e + (end_e - start_e) * t / max(duration, 1.0))
+
+
+def epsilon_greedy(q_network: QNetwork, obs: torch.Tensor, epsilon: float, num_actions: int) -> np.ndarray:
+    """Per env: a uniform random action with probability epsilon, else argmax_a Q(s, a)."""
+    explore = np.random.random(len(obs)) < epsilon
+    actions = np.random.randint(num_actions, size=len(obs))
+    if not explore.all():  # the network runs only when some env acts greedily: early on, most steps skip it
+        with torch.inference_mode():
+            greedy = q_network(obs).argmax(dim=1).cpu().numpy()
+        actions = np.where(explore, actions, greedy)
+    return actions
+
+
+# ---------------------------------------------------------------------------------------------
+# Update rules
+# ---------------------------------------------------------------------------------------------
+def td_target(reward: torch.Tensor, terminated: torch.Tensor, next_q_target: torch.Tensor, gamma: float,
+              next_q_online: torch.Tensor | None = None) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * Q'(s', a'), with a' = argmax Q'(s', .), or argmax Q(s', .) for double DQN.
+
+    next_q_* have shape (batch, num_actions). Only termination zeroes the future: a truncation still bootstraps.
+    """
+    if next_q_online is None:
+        next_value = next_q_target.max(dim=1).values
+    else:
+        next_value = next_q_target.gather(1, next_q_online.argmax(dim=1, keepdim=True)).squeeze(1)
+    return reward + gamma * (1.0 - terminated) * next_value
+
+
+def td_loss(q_taken: torch.Tensor, y: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Mean squared (or Huber) TD error between Q(s, a) and y, both of shape (batch,); y carries no gradient."""
+    return F.mse_loss(q_taken, y) if kind == "mse" else F.smooth_l1_loss(q_taken, y)
+
+
+def is_due(global_step: int, every: int, num_envs: int) -> bool:
+    """True on the vector step in which global_step, advancing by num_envs, reached a multiple of `every`."""
+    return global_step % every < num_envs
+
+
+@torch.no_grad()
+def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """Q' <- (1 - tau) Q' + tau Q, fused over all tensors; tau = 1 is an exact copy."""
+    if tau == 1.0:
+        torch._foreach_copy_(list(target.parameters()), list(online.parameters()))
+    else:
+        torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation and checkpoints
+# ---------------------------------------------------------------------------------------------
+def evaluate(q_network: QNetwork, env_id: str, episodes: int, seed: int, video_dir: str | None = None,
+             video_prefix: str = "eval") -> np.ndarray:
+    """Returns of `episodes` episodes acting greedily, argmax_a Q(s, a); env seeds seed, seed+1, ..."""
+    env = make_env(env_id, render=video_dir is not None)
+    if video_dir is not None:
+        env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix, episode_trigger=lambda _: True,
+                                       disable_logger=True)
+    device = next(q_network.parameters()).device
+    returns = np.zeros(episodes)
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            with torch.inference_mode():
+                action = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)[None]).argmax(dim=1)[0]
+            obs, reward, terminated, truncated, _ = env.step(action.item())
+            returns[episode] += reward
+            done = terminated or truncated
+    env.close()
+    return returns
+
+
+def rng_states() -> dict:
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(path: str, state: dict) -> None:
+    # Write then rename: a run killed mid-save never leaves a half-written checkpoint behind.
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise ConfigError(f"checkpoint {path!r} not found: give the path of a checkpoint.pt under {Args.runs_dir}/")
+    # weights_only=False because the file holds RNG states and settings; load only checkpoints you trust.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a torch device: use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} asked for, but torch sees no CUDA GPU: use --device cpu")
+    return device
+
+
+def merge_resumed_args(saved: dict, given: Args) -> Args:
+    """Saved settings, except those the command line set to something other than the default."""
+    defaults, merged = Args(), Args(**{f.name: saved[f.name] for f in fields(Args) if f.name in saved})
+    for f in fields(Args):
+        if getattr(given, f.name) != getattr(defaults, f.name):
+            setattr(merged, f.name, getattr(given, f.name))
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def train(args: Args) -> float:
+    """Train DQN; returns the final mean evaluation return."""
+    checkpoint = None
+    if args.resume:
+        checkpoint = load_checkpoint(args.resume)
+        args = merge_resumed_args(checkpoint["args"], args)
+    check_args(args)
+    device = resolve_device(args.device)
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+
+    envs = make_train_envs(args)
+    obs_dim = int(np.prod(envs.single_observation_space.shape))
+    num_actions = int(envs.single_action_space.n)
+
+    q_network = QNetwork(obs_dim, num_actions).to(device)
+    target_network = copy.deepcopy(q_network).requires_grad_(False)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
+    rb = ReplayBuffer(args.buffer_size, obs_dim, device)
+    modules = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer}
+
+    global_step, num_updates, episodes_done = 0, 0, 0
+    if checkpoint is not None:
+        run_dir = os.path.dirname(os.path.abspath(args.resume))
+        for name, module in modules.items():
+            module.load_state_dict(checkpoint[name])
+        global_step, num_updates, episodes_done = (checkpoint["global_step"], checkpoint["num_updates"],
+                                                   checkpoint["episodes_done"])
+        if checkpoint.get("buffer") is not None:
+            rb.load_state_dict(checkpoint["buffer"])
+        set_rng_states(checkpoint["rng"])
+        print(f"resumed {args.resume} at step {global_step}, replay buffer holds {rb.size} transitions")
+    else:
+        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}".replace("/", "-").replace(":", "-")
+        run_dir = os.path.join(args.runs_dir, run_name)
+    os.makedirs(run_dir, exist_ok=True)
+    checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+    video_dir = os.path.join(run_dir, "videos") if args.capture_video else None
+    writer = SummaryWriter(run_dir, purge_step=global_step if checkpoint else None)
+    if checkpoint is None:
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items()))
+
+    def training_state(with_buffer: bool) -> dict:
+        state = {name: copy.deepcopy(module.state_dict()) for name, module in modules.items()}
+        state.update(args=asdict(args), global_step=global_step, num_updates=num_updates,
+                     episodes_done=episodes_done, rng=rng_states(),
+                     buffer=rb.state_dict() if with_buffer else None)
+        return state
+
+    def stop_diverged(what: str):
+        save_checkpoint(checkpoint_path, last_good_state)
+        writer.close()
+        envs.close()
+        print(f"error: {what} became NaN or inf between steps {last_good_state['global_step']} and {global_step}; "
+              f"{checkpoint_path} holds the last finite state (step {last_good_state['global_step']}): lower "
+              "--learning-rate or check the env's rewards and observations for NaN/inf", file=sys.stderr)
+        raise SystemExit(1)
+
+    stop_signal = None
+
+    def request_stop(signum, _frame):
+        nonlocal stop_signal
+        stop_signal = signum
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    # Running sums of the losses since the last log, kept on the device: no host sync per step.
+    loss_sums = torch.zeros(2, device=device)  # TD loss, mean Q of the actions taken
+    updates_since_log = 0
+    last_good_state = training_state(with_buffer=False)
+    recent_returns = deque(maxlen=10)
+    eval_seed = args.seed + 1_000_000  # evaluation episodes never share seeds with training
+    final_eval = float("nan")
+    last_log_time, last_log_step = time.time(), global_step
+
+    obs, _ = envs.reset(seed=args.seed + global_step)
+    while global_step < args.total_timesteps:
+        # 1. Act epsilon-greedily, epsilon following its linear schedule.
+        epsilon = linear_schedule(args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step)
+        actions = epsilon_greedy(q_network, torch.as_tensor(obs, dtype=torch.float32, device=device), epsilon,
+                                 num_actions)
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        global_step += args.num_envs
+
+        # 2. Store (s, a, r, s', terminated). An episode that ended this step reports its true last
+        # observation in final_obs; next_obs already holds the first observation of the next episode.
+        real_next_obs = next_obs.copy()
+        if "final_obs" in infos:
+            for i in np.flatnonzero(infos["_final_obs"]):
+                real_next_obs[i] = infos["final_obs"][i]
+        rb.add(obs, actions, rewards, real_next_obs, terminations)
+        obs = next_obs
+
+        if "episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                episodes_done += 1
+                recent_returns.append(float(infos["episode"]["r"][i]))
+                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
+                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+
+        # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
+        if global_step >= args.learning_starts and rb.size >= args.batch_size:
+            if is_due(global_step, args.train_frequency, args.num_envs):
+                b_obs, b_actions, b_rewards, b_next_obs, b_terminated = rb.sample(args.batch_size)
+                with torch.no_grad():
+                    next_q_online = q_network(b_next_obs) if args.double_dqn else None
+                    y = td_target(b_rewards, b_terminated, target_network(b_next_obs), args.gamma, next_q_online)
+                q_taken = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
+                loss = td_loss(q_taken, y, args.loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                num_updates += 1
+                updates_since_log += 1
+                loss_sums[0] += loss.detach()
+                loss_sums[1] += q_taken.detach().mean()
+            if is_due(global_step, args.target_network_frequency, args.num_envs):
+                update_target(target_network, q_network, args.tau)
+
+        # 4. Log (checking the losses are finite), evaluate, checkpoint.
+        finished = global_step >= args.total_timesteps
+        stopping = stop_signal is not None  # read once: a signal arriving later in this step is seen at the next
+        save_now = finished or stopping or (args.checkpoint_frequency and
+                                               global_step % args.checkpoint_frequency < args.num_envs)
+        if save_now or global_step % args.log_frequency < args.num_envs:
+            if not torch.isfinite(loss_sums).all():
+                stop_diverged("a loss")
+            now = time.time()
+            sps = (global_step - last_log_step) / max(now - last_log_time, 1e-9)
+            last_log_time, last_log_step = now, global_step
+            writer.add_scalar("charts/SPS", sps, global_step)
+            writer.add_scalar("charts/epsilon", epsilon, global_step)
+            if updates_since_log:
+                sums = loss_sums.tolist()
+                writer.add_scalar("losses/td_loss", sums[0] / updates_since_log, global_step)
+                writer.add_scalar("losses/q_values", sums[1] / updates_since_log, global_step)
+            loss_sums.zero_()
+            updates_since_log = 0
+            last_good_state = training_state(with_buffer=False)
+            recent = f"{np.mean(recent_returns):9.1f}" if recent_returns else "        -"
+            seconds_left = int((args.total_timesteps - global_step) / max(sps, 1e-9))
+            print(f"step {global_step:>8}/{args.total_timesteps} | episodes {episodes_done:>5} | return (last 10) "
+                  f"{recent} | {sps:6.0f} steps/s | {seconds_left // 3600}:{seconds_left // 60 % 60:02d}:"
+                  f"{seconds_left % 60:02d} left", flush=True)
+
+        if (args.eval_frequency and global_step % args.eval_frequency < args.num_envs) or finished:
+            returns = evaluate(q_network, args.env_id, args.eval_episodes, eval_seed, video_dir, f"eval-step{global_step}")
+            final_eval = float(returns.mean())
+            writer.add_scalar("eval/episodic_return", final_eval, global_step)
+            print(f"eval at step {global_step}: return {final_eval:.1f} +- {returns.std():.1f} "
+                  f"over {args.eval_episodes} episodes", flush=True)
+
+        if save_now:
+            save_checkpoint(checkpoint_path, training_state(with_buffer=args.save_buffer))
+        if stopping:
+            writer.close()
+            envs.close()
+            print(f"stopped by signal {stop_signal} at step {global_step}; checkpoint written to {checkpoint_path}; "
+                  f"continue with: python {os.path.basename(__file__)} --resume {checkpoint_path}", flush=True)
+            raise SystemExit(128 + stop_signal)
+
+    writer.close()
+    envs.close()
+    print(f"done: {global_step} steps, final evaluation return {final_eval:.1f}; checkpoint {checkpoint_path}")
+    return final_eval
+
+
+def evaluate_checkpoint(args: Args) -> float:
+    """Load a checkpoint's Q-network and evaluate it greedily, recording every episode when --capture-video is on."""
+    checkpoint = load_checkpoint(args.evaluate)
+    saved = checkpoint["args"]
+    env = make_env(saved["env_id"])
+    check_spaces(saved["env_id"], env.observation_space, env.action_space)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    q_network = QNetwork(obs_dim, int(env.action_space.n))
+    q_network.load_state_dict(checkpoint["q_network"])
+    env.close()
+    video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
+    returns = evaluate(q_network, saved["env_id"], args.eval_episodes, args.seed + 1_000_000, video_dir,
+                       f"evaluate-step{checkpoint['global_step']}")
+    print(f"{saved['env_id']} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
+          f"+- {returns.std():.1f} over {args.eval_episodes} episodes")
+    return float(returns.mean())
+
+
+def main() -> None:
+    args = tyro.cli(Args)
+    try:
+        evaluate_checkpoint(args) if args.evaluate else train(args)
+    except (ConfigError, gym.error.DependencyNotInstalled) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""DQN's rules checked on numbers worked out by hand, and its target-network schedule in a real run."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import dqn_discrete as dqn
+import tests.envs  # noqa: F401  (registers the tiny test environments)
+
+# Three transitions, two actions. Row 2 is terminated, so its target is its reward alone.
+REWARD = torch.tensor([1.0, 0.0, 2.0])
+TERMINATED = torch.tensor([0.0, 0.0, 1.0])
+NEXT_Q_TARGET = torch.tensor([[1.0, 3.0], [5.0, 2.0], [0.0, -1.0]])
+NEXT_Q_ONLINE = torch.tensor([[4.0, 0.0], [1.0, 9.0], [2.0, 3.0]])
+
+
+def test_td_target_takes_the_target_networks_max():
+    y = dqn.td_target(REWARD, TERMINATED, NEXT_Q_TARGET, gamma=0.5)
+    # max_a' Q'(s', a') = 3, 5, (0): y = 1 + 0.5 * 3, 0 + 0.5 * 5, 2
+    assert torch.allclose(y, torch.tensor([2.5, 2.5, 2.0]))
+
+
+def test_double_dqn_picks_with_the_online_network_and_values_with_the_target():
+    y = dqn.td_target(REWARD, TERMINATED, NEXT_Q_TARGET, gamma=0.5, next_q_online=NEXT_Q_ONLINE)
+    # argmax of the online net: actions 0, 1, (1); the target net values them 1, 2, (-1)
+    assert torch.allclose(y, torch.tensor([1.5, 1.0, 2.0]))
+
+
+def test_truncated_transition_still_bootstraps():
+    # a time-limit truncation is stored with terminated = 0: the future value stays in the target
+    y = dqn.td_target(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([[4.0, 6.0]]), gamma=0.9)
+    assert y.item() == pytest.approx(1.0 + 0.9 * 6.0)
+
+
+def test_td_loss_mse_and_huber():
+    q, y = torch.zeros(3), torch.tensor([0.5, 2.0, -3.0])
+    assert dqn.td_loss(q, y, "mse").item() == pytest.approx((0.25 + 4.0 + 9.0) / 3)
+    # Huber with delta 1: 0.5 x^2 inside [-1, 1], |x| - 0.5 outside
+    assert dqn.td_loss(q, y, "huber").item() == pytest.approx((0.125 + 1.5 + 2.5) / 3)
+
+
+def test_epsilon_schedule_endpoints_and_midpoint():
+    assert dqn.linear_schedule(1.0, 0.05, 1000, 0) == pytest.approx(1.0)
+    assert dqn.linear_schedule(1.0, 0.05, 1000, 500) == pytest.approx(0.525)
+    assert dqn.linear_schedule(1.0, 0.05, 1000, 1000) == pytest.approx(0.05)
+    assert dqn.linear_schedule(1.0, 0.05, 1000, 250_000) == pytest.approx(0.05)  # flat after the schedule
+
+
+class FixedQ(torch.nn.Module):
+    """A stand-in Q-network whose greedy action is always 2 of 3."""
+
+    def forward(self, obs):
+        return torch.tensor([0.0, 1.0, 5.0]).expand(len(obs), 3)
+
+
+@pytest.mark.parametrize("epsilon,greedy_share", [(0.0, 1.0), (1.0, 1 / 3), (0.5, 0.5 + 0.5 / 3)])
+def test_epsilon_greedy_explores_with_probability_epsilon(epsilon, greedy_share):
+    np.random.seed(0)
+    actions = dqn.epsilon_greedy(FixedQ(), torch.zeros(30_000, 2), epsilon, num_actions=3)
+    assert actions.shape == (30_000,)
+    assert np.mean(actions == 2) == pytest.approx(greedy_share, abs=0.01)
+    if epsilon > 0:  # random actions cover every action, each as often
+        assert np.bincount(actions, minlength=3)[:2] / len(actions) == pytest.approx([epsilon / 3] * 2, abs=0.01)
+
+
+def test_update_target_copies_or_moves_by_tau():
+    online, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        for p in online.parameters():
+            p.fill_(1.0)
+        for p in target.parameters():
+            p.fill_(0.0)
+    dqn.update_target(target, online, tau=0.25)
+    assert all(torch.allclose(p, torch.full_like(p, 0.25)) for p in target.parameters())
+    dqn.update_target(target, online, tau=1.0)
+    assert all(torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters()))
+
+
+def test_is_due_fires_once_per_multiple_with_several_envs():
+    # 3 envs: global_step runs 3, 6, 9, ...; with every=10 the steps that pass 10, 20, 30 are 12, 21, 30
+    due = [step for step in range(3, 40, 3) if dqn.is_due(step, 10, 3)]
+    assert due == [12, 21, 30]
+
+
+def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
+    """Target every 25 steps, training every 10: updates at 50, 75, 100, ... (not only where both divide, at 50, 100)."""
+    real_update_target = dqn.update_target
+    calls, last_target = [], {}
+
+    def spy(target, online, tau):
+        state = [p.detach().clone() for p in target.parameters()]
+        if last_target:  # nothing else may touch the target between two scheduled updates
+            assert all(torch.equal(a, b) for a, b in zip(state, last_target["params"])), "target changed off-schedule"
+        calls.append(sys._getframe(1).f_locals["global_step"])
+        real_update_target(target, online, tau)
+        assert all(torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters()))  # tau = 1: a copy
+        last_target["params"] = [p.detach().clone() for p in target.parameters()]
+
+    monkeypatch.setattr(dqn, "update_target", spy)
+    args = dqn.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path), total_timesteps=200, learning_starts=40,
+                    batch_size=8, train_frequency=10, target_network_frequency=25, eval_episodes=1, log_frequency=50)
+    dqn.train(args)
+    assert calls == [50, 75, 100, 125, 150, 175, 200]
+    checkpoint = torch.load(next(tmp_path.iterdir()) / "checkpoint.pt", weights_only=False)
+    assert checkpoint["num_updates"] == 17  # steps 40, 50, ..., 200
+    for name, value in checkpoint["target_network"].items():
+        assert torch.equal(value, checkpoint["q_network"][name])  # the last copy came after the last gradient step
