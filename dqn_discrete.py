@@ -84,7 +84,7 @@ class Args:
     loss: Literal["mse", "huber"] = "mse"
     """TD loss: mean squared error, or Huber (smooth L1), which is gentler on large TD errors"""
 
-    eval_frequency: int = 5_000
+    eval_frequency: int = 25_000
     """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
     eval_episodes: int = 10
     """episodes per evaluation"""
