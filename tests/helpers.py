@@ -42,3 +42,14 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def constant_layers(online_value: float, target_value: float) -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    """An online and a target Linear(2, 2) whose every weight and bias holds one value: for target-update tests."""
+    online, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        for p in online.parameters():
+            p.fill_(online_value)
+        for p in target.parameters():
+            p.fill_(target_value)
+    return online, target

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import ddpg_continuous as ddpg
+from tests.helpers import constant_layers
 
 TWO_PI = 2 * math.pi
 
@@ -91,12 +92,7 @@ def test_actor_loss_is_minus_mean_q_of_the_actors_action():
 
 
 def test_polyak_update_moves_target_by_tau():
-    online, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
-    with torch.no_grad():
-        for p in online.parameters():
-            p.fill_(1.0)
-        for p in target.parameters():
-            p.fill_(0.0)
+    online, target = constant_layers(online_value=1.0, target_value=0.0)
     ddpg.polyak_update(target, online, tau=0.1)
     assert all(torch.allclose(p, torch.full_like(p, 0.1)) for p in target.parameters())
     ddpg.polyak_update(target, online, tau=0.1)  # 0.9 * 0.1 + 0.1 * 1

@@ -8,6 +8,7 @@ import torch
 
 import dqn_discrete as dqn
 import tests.envs  # noqa: F401  (registers the tiny test environments)
+from tests.helpers import constant_layers
 
 # Three transitions, two actions. Row 2 is terminated, so its target is its reward alone.
 REWARD = torch.tensor([1.0, 0.0, 2.0])
@@ -66,12 +67,7 @@ def test_epsilon_greedy_explores_with_probability_epsilon(epsilon, greedy_share)
 
 
 def test_update_target_copies_or_moves_by_tau():
-    online, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
-    with torch.no_grad():
-        for p in online.parameters():
-            p.fill_(1.0)
-        for p in target.parameters():
-            p.fill_(0.0)
+    online, target = constant_layers(online_value=1.0, target_value=0.0)
     dqn.update_target(target, online, tau=0.25)
     assert all(torch.allclose(p, torch.full_like(p, 0.25)) for p in target.parameters())
     dqn.update_target(target, online, tau=1.0)
