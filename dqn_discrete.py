@@ -167,6 +167,17 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
 # ---------------------------------------------------------------------------------------------
 # Replay buffer
 # ---------------------------------------------------------------------------------------------
+def free_memory(device: torch.device) -> int:
+    """Bytes that can still be allocated on the device: CUDA's free memory, or what Linux reports as available."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return sys.maxsize  # unknown on this system: let the allocation itself decide
+
+
 class ReplayBuffer:
     """Circular buffer of transitions (s, a, r, s', terminated), preallocated on the training device.
 
@@ -177,7 +188,13 @@ class ReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int, device: torch.device):
         self.capacity, self.device, self.pos, self.size = capacity, device, 0, 0
         self.obs_dim = obs_dim
-        self.rows = torch.zeros((capacity, 2 * obs_dim + 3), device=device)
+        row_size = 2 * obs_dim + 3
+        needed, free = capacity * row_size * 4, free_memory(device)  # float32 rows
+        if needed > free:
+            raise ConfigError(f"a replay buffer of {capacity} transitions needs {needed / 2**30:.1f} GiB but {device} has "
+                              f"{free / 2**30:.1f} GiB free: lower --buffer-size")
+        print(f"replay buffer: {capacity} transitions x {row_size} floats = {needed / 2**20:.0f} MiB on {device}")
+        self.rows = torch.zeros((capacity, row_size), device=device)
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
         """Store one row per env (numpy arrays); the oldest rows are overwritten once the buffer is full."""
