@@ -1,0 +1,202 @@
+"""Run a grid of algorithms x env ids x seeds as separate processes of our unmodified scripts.
+
+    python benchmarks/grid.py --algos ddpg sac --env-ids Pendulum-v1 --seeds 1 2 3 4 5
+    python benchmarks/grid.py --preset published                # the grid the README's results come from
+    python benchmarks/grid.py --preset published --ray-address auto   # the same grid on a Ray cluster
+    python benchmarks/grid.py --algos dqn --env-ids CartPole-v1 --seeds 1 2 -- --total-timesteps 100000
+
+Each run gets its own folder `{out}/{env_id}/{algo}/seed{seed}/` holding the script's run folder (TensorBoard
+events, checkpoint) and `log.txt`, its console output. A run that exits 0 writes `done.json` there; a rerun of
+the same command skips those and resumes the others from their last checkpoint. Failed runs are listed at the
+end with their logs, and the command then exits 1. Flags after `--` go to every script unchanged.
+
+Locally, `--jobs` runs go at once (default: one per core), each with cores // jobs threads. With
+`--ray-address`, each run is a Ray task (one CPU) that receives this repository as its working directory and
+sends its run folder back, so the results land in the same layout on this machine. Ray is optional:
+`pip install -r benchmarks/requirements-cluster.txt`.
+"""
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = {"ddpg": "ddpg_continuous.py", "sac": "sac_continuous.py", "dqn": "dqn_discrete.py"}
+
+# The grid behind the README's results: (algorithms, env ids, seeds, extra flags).
+PRESETS = {
+    "published": [
+        (["ddpg", "sac"], ["Pendulum-v1"], [1, 2, 3, 4, 5], []),
+        (["dqn"], ["CartPole-v1", "Acrobot-v1"], [1, 2, 3, 4, 5], []),
+        (["ddpg", "sac"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3],
+         ["--total-timesteps", "100000", "--learning-starts", "5000", "--eval-frequency", "10000"]),
+    ],
+    "smoke": [  # a few seconds per run: checks that the runner, the scripts and the plot work together
+        (["ddpg", "sac"], ["Pendulum-v1"], [1, 2], ["--total-timesteps", "600", "--learning-starts", "300",
+                                                    "--batch-size", "32", "--eval-frequency", "300",
+                                                    "--eval-episodes", "1", "--log-frequency", "100"]),
+    ],
+}
+
+
+@dataclass
+class Run:
+    algo: str
+    env_id: str
+    seed: int
+    flags: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.env_id}/{self.algo}/seed{self.seed}"
+
+    def command(self, folder: Path) -> list[str]:
+        """The script's command line, run from the repository root, writing under folder."""
+        cmd = [SCRIPTS[self.algo], "--env-id", self.env_id, "--seed", str(self.seed), "--runs-dir", str(folder),
+               *self.flags]
+        checkpoints = sorted(folder.glob("*/checkpoint.pt"))
+        if checkpoints:  # an interrupted earlier attempt: continue it rather than start over
+            cmd += ["--resume", str(checkpoints[-1])]
+        return cmd
+
+
+def build_grid(args: argparse.Namespace) -> list[Run]:
+    if args.preset:
+        rows = PRESETS[args.preset]
+        if args.extra:
+            rows = [(algos, env_ids, seeds, flags + args.extra) for algos, env_ids, seeds, flags in rows]
+    else:
+        if not (args.algos and args.env_ids and args.seeds):
+            sys.exit("error: give --algos, --env-ids and --seeds, or a --preset")
+        rows = [(args.algos, args.env_ids, args.seeds, args.extra)]
+    return [Run(algo, env_id, seed, list(flags)) for algos, env_ids, seeds, flags in rows
+            for env_id in env_ids for algo in algos for seed in seeds]
+
+
+def run_here(cmd: list[str], threads: int) -> tuple[int, str]:
+    """Run one script in the current working directory; its exit code and its console output."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run([sys.executable, *cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    return proc.returncode, proc.stdout
+
+
+def pack(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, folder: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")
+
+
+def ray_task(cmd: list[str], folder_name: str, packed_folder: bytes | None) -> tuple[int, str, bytes]:
+    """Body of one Ray task: runs in a copy of the repository; returns the exit code, output and run folder."""
+    folder = Path("grid-task-runs") / folder_name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if packed_folder:
+        unpack(packed_folder, folder)
+    cmd = [part.replace("{folder}", str(folder)) for part in cmd]
+    code, output = run_here(cmd, threads=1)
+    data = pack(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    return code, output, data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algos", nargs="+", choices=sorted(SCRIPTS))
+    parser.add_argument("--env-ids", nargs="+")
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--preset", choices=sorted(PRESETS))
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "grid", help="folder of the grid's runs")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs at once on this machine")
+    parser.add_argument("--ray-address", help="run each run as a task on this Ray cluster ('auto': the local one)")
+    parser.add_argument("extra", nargs="*", help="flags after -- go to every script")
+    args = parser.parse_args()
+    if args.jobs < 1:
+        sys.exit(f"error: --jobs must be at least 1, got {args.jobs}")
+
+    grid = build_grid(args)
+    out = args.out.resolve()
+    todo = [run for run in grid if not (out / run.name / "done.json").exists()]
+    print(f"grid: {len(grid)} runs, {len(grid) - len(todo)} already done, {len(todo)} to run, under {out}", flush=True)
+
+    if args.ray_address:
+        import ray  # optional: benchmarks/requirements-cluster.txt
+
+        ray.init(address=args.ray_address, runtime_env={
+            "working_dir": str(REPO), "excludes": ["runs/", ".venv/", ".git/", "videos/", "*.pt"]})
+        remote_task = ray.remote(num_cpus=1)(ray_task)
+
+        def launch(run: Run):
+            folder = out / run.name
+            packed = pack(folder) if any(folder.glob("*/checkpoint.pt")) else None
+            # the task writes in its own copy: replace our folder's path by a placeholder it fills in
+            cmd = [part.replace(str(folder), "{folder}") for part in run.command(folder)]
+            return remote_task.remote(cmd, run.name.replace("/", "__"), packed)
+
+        def collect(ref, run: Run) -> int:
+            code, output, data = ray.get(ref)
+            unpack(data, out / run.name)
+            (out / run.name / "log.txt").write_text(output)
+            return code
+
+        pending = {launch(run): run for run in todo}
+        finish = lambda: ray.wait(list(pending), num_returns=1)[0]  # noqa: E731
+    else:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        pool = ThreadPoolExecutor(args.jobs)
+
+        def start(run: Run):
+            folder = out / run.name
+            folder.mkdir(parents=True, exist_ok=True)
+            return pool.submit(run_here, run.command(folder), threads)
+
+        def collect(future, run: Run) -> int:
+            code, output = future.result()
+            (out / run.name / "log.txt").write_text(output)
+            return code
+
+        pending = {start(run): run for run in todo}
+        finish = lambda: wait(list(pending), return_when=FIRST_COMPLETED)[0]  # noqa: E731
+
+    started, failed = time.time(), []
+    done_count = 0
+    while pending:
+        for handle in finish():
+            run = pending.pop(handle)
+            code = collect(handle, run)
+            done_count += 1
+            elapsed = time.time() - started
+            folder = out / run.name
+            if code == 0:
+                final = [line for line in (folder / "log.txt").read_text().splitlines() if line.startswith("done:")]
+                (folder / "done.json").write_text(json.dumps({"exit_code": 0, "finished": time.time(),
+                                                              "summary": final[-1] if final else ""}))
+            else:
+                failed.append(run)
+            print(f"[{done_count}/{len(todo)}, {elapsed / 60:.1f} min] {run.name}: "
+                  f"{'ok' if code == 0 else f'FAILED (exit {code})'}", flush=True)
+    print(f"grid finished in {(time.time() - started) / 60:.1f} min: {len(todo) - len(failed)} ok, {len(failed)} failed")
+    for run in failed:
+        print(f"  failed: {run.name}, log {out / run.name / 'log.txt'}")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
