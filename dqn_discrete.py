@@ -282,6 +282,22 @@ def is_due(global_step: int, every: int, num_envs: int) -> bool:
     return global_step % every < num_envs
 
 
+def update_q(q_network: QNetwork, optimizer: torch.optim.Optimizer, target_network: QNetwork,
+             batch: tuple[torch.Tensor, ...], gamma: float, double_dqn: bool,
+             loss_kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One gradient step on the TD error of the actions taken; returns the loss and the mean Q(s, a), detached."""
+    obs, actions, rewards, next_obs, terminated = batch
+    with torch.no_grad():  # y is a regression label: no gradient may flow into the target network
+        next_q_online = q_network(next_obs) if double_dqn else None
+        y = td_target(rewards, terminated, target_network(next_obs), gamma, next_q_online)
+    q_taken = q_network(obs).gather(1, actions[:, None]).squeeze(1)
+    loss = td_loss(q_taken, y, loss_kind)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), q_taken.detach().mean()
+
+
 @torch.no_grad()
 def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     """Q' <- (1 - tau) Q' + tau Q, fused over all tensors; tau = 1 is an exact copy."""
@@ -476,19 +492,12 @@ def train(args: Args) -> float:
         # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
         if global_step >= args.learning_starts and rb.size >= args.batch_size:
             if is_due(global_step, args.train_frequency, args.num_envs):
-                b_obs, b_actions, b_rewards, b_next_obs, b_terminated = rb.sample(args.batch_size)
-                with torch.no_grad():
-                    next_q_online = q_network(b_next_obs) if args.double_dqn else None
-                    y = td_target(b_rewards, b_terminated, target_network(b_next_obs), args.gamma, next_q_online)
-                q_taken = q_network(b_obs).gather(1, b_actions[:, None]).squeeze(1)
-                loss = td_loss(q_taken, y, args.loss)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss, q_mean = update_q(q_network, optimizer, target_network, rb.sample(args.batch_size), args.gamma,
+                                        args.double_dqn, args.loss)
                 num_updates += 1
                 updates_since_log += 1
-                loss_sums[0] += loss.detach()
-                loss_sums[1] += q_taken.detach().mean()
+                loss_sums[0] += loss
+                loss_sums[1] += q_mean
             if is_due(global_step, args.target_network_frequency, args.num_envs):
                 update_target(target_network, q_network, args.tau)
 

@@ -143,3 +143,37 @@ def test_replay_buffer_state_round_trip():
     assert (copy.pos, copy.size) == (3, 3)
     assert torch.equal(copy.rows, rb.rows)
     assert copy.split(copy.rows)[4].tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+def ddpg_setup():
+    torch.manual_seed(0)
+    actor = ddpg.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32))
+    critic = ddpg.Critic(3, 1)
+    targets = (ddpg.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32)), ddpg.Critic(3, 1))
+    batch = (torch.randn(32, 3), 2 * torch.rand(32, 1) - 1, torch.randn(32), torch.randn(32, 3), torch.zeros(32))
+    return actor, critic, targets, batch
+
+
+def test_update_critic_lowers_the_td_error_and_leaves_targets_and_actor_alone():
+    actor, critic, (target_actor, target_critic), batch = ddpg_setup()
+    frozen = [p.clone() for p in [*actor.parameters(), *target_actor.parameters(), *target_critic.parameters()]]
+    optimizer = torch.optim.SGD(critic.parameters(), lr=0.05)
+    first_loss, _ = ddpg.update_critic(critic, optimizer, target_actor, target_critic, batch, gamma=0.99)
+    for _ in range(20):
+        loss, q_mean = ddpg.update_critic(critic, optimizer, target_actor, target_critic, batch, gamma=0.99)
+    assert loss < 0.5 * first_loss  # same batch, fixed targets: plain regression
+    assert not loss.requires_grad and q_mean.shape == ()
+    after = [*actor.parameters(), *target_actor.parameters(), *target_critic.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(frozen, after))
+
+
+def test_update_actor_raises_q_without_touching_the_critic():
+    actor, critic, _, batch = ddpg_setup()
+    critic_before = [p.clone() for p in critic.parameters()]
+    optimizer = torch.optim.SGD(actor.parameters(), lr=0.05)
+    q_before = critic(batch[0], actor(batch[0])).mean().item()
+    for _ in range(10):
+        ddpg.update_actor(actor, optimizer, critic, batch[0])
+    assert critic(batch[0], actor(batch[0])).mean().item() > q_before
+    assert all(torch.equal(a, b) for a, b in zip(critic_before, critic.parameters()))
+    assert all(p.grad is None and p.requires_grad for p in critic.parameters())  # no gradient computed for it

@@ -103,3 +103,17 @@ def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
     assert checkpoint["num_updates"] == 17  # steps 40, 50, ..., 200
     for name, value in checkpoint["target_network"].items():
         assert torch.equal(value, checkpoint["q_network"][name])  # the last copy came after the last gradient step
+
+
+@pytest.mark.parametrize("double_dqn", [False, True])
+def test_update_q_regresses_toward_a_fixed_target_and_leaves_the_target_alone(double_dqn):
+    torch.manual_seed(0)
+    q_network, target_network = dqn.QNetwork(4, 2), dqn.QNetwork(4, 2)
+    target_before = [p.clone() for p in target_network.parameters()]
+    batch = (torch.randn(32, 4), torch.randint(0, 2, (32,)), torch.randn(32), torch.randn(32, 4), torch.zeros(32))
+    optimizer = torch.optim.SGD(q_network.parameters(), lr=0.05)
+    first, _ = dqn.update_q(q_network, optimizer, target_network, batch, 0.9, double_dqn, "mse")
+    for _ in range(20):
+        loss, q_mean = dqn.update_q(q_network, optimizer, target_network, batch, 0.9, double_dqn, "mse")
+    assert loss < first and q_mean.shape == () and not loss.requires_grad
+    assert all(torch.equal(a, b) for a, b in zip(target_before, target_network.parameters()))

@@ -101,3 +101,36 @@ def test_polyak_update_moves_target_by_tau():
     sac.polyak_update(target, online, tau=0.25)
     for old, new, src in zip(before, target.parameters(), online.parameters()):
         assert torch.allclose(new, 0.75 * old + 0.25 * src)
+
+
+def test_update_functions_move_only_their_own_parameters():
+    torch.manual_seed(0)
+    low, high = np.array([0.0, -1.0], np.float32), np.array([2 * math.pi, 0.5], np.float32)
+    actor, critic, target_critic = sac.Actor(3, low, high), sac.TwinCritic(3, 2), sac.TwinCritic(3, 2)
+    batch = (torch.randn(32, 3), torch.rand(32, 2), torch.randn(32), torch.randn(32, 3), torch.zeros(32))
+    alpha = torch.tensor(0.2)
+
+    def snapshot(*modules):
+        return [p.clone() for m in modules for p in m.parameters()]
+
+    others = snapshot(actor, target_critic)
+    q_optimizer = torch.optim.SGD(critic.parameters(), lr=0.05)
+    first, _ = sac.update_critic(critic, q_optimizer, actor, target_critic, batch, alpha, gamma=0.99)
+    for _ in range(20):
+        losses, q_means = sac.update_critic(critic, q_optimizer, actor, target_critic, batch, alpha, gamma=0.99)
+    assert losses.shape == q_means.shape == (2,)
+    assert losses.sum() < first.sum()  # the targets are sampled, so noisy, but both critics regress toward them
+    assert all(torch.equal(a, b) for a, b in zip(others, snapshot(actor, target_critic)))
+
+    critics, critic_grads = snapshot(critic), [p.grad.clone() for p in critic.parameters()]
+    pi_optimizer = torch.optim.SGD(actor.parameters(), lr=0.01)
+    loss, log_prob = sac.update_actor(actor, pi_optimizer, critic, batch[0], alpha)
+    assert log_prob.shape == (32,) and not loss.requires_grad
+    assert all(torch.equal(a, b) for a, b in zip(critics, snapshot(critic)))
+    assert all(torch.equal(g, p.grad) and p.requires_grad for g, p in zip(critic_grads, critic.parameters()))
+
+    log_alpha = torch.zeros(1, requires_grad=True)
+    alpha_optimizer = torch.optim.SGD([log_alpha], lr=0.1)
+    # entropy estimate -mean(log_prob) = 5 is above the target -2: the loss is 7 log_alpha and alpha goes down
+    sac.update_alpha(log_alpha, alpha_optimizer, torch.full((32,), -5.0), target_entropy=-2.0)
+    assert log_alpha.item() == pytest.approx(-0.1 * 7.0)
