@@ -1,23 +1,27 @@
-"""Side-by-side speed of our scripts and Stable-Baselines3 at identical settings.
+"""Side-by-side speed of our scripts and Stable-Baselines3 at identical settings, then where our time goes.
 
     python -m venv /tmp/sb3 && /tmp/sb3/bin/pip install -r benchmarks/requirements-sb3.txt
     python benchmarks/speed.py --sb3-python /tmp/sb3/bin/python
 
 For each algorithm, runs ours and the peer alternately (A B A B ...) as separate processes on this
 machine, then prints per side the median training-phase steps/s (from learning_starts to the end),
-the ratio, the peak resident memory and the final deterministic evaluation returns. Run it by hand on
-an otherwise idle machine; it is not part of the test suite.
+the ratio, the peak resident memory and the final deterministic evaluation returns. It then runs
+benchmarks/breakdown.py: our steps/s at CleanRL's settings beside CleanRL's reference figure, the time
+per phase of a training step, and the update's time against its matrix-multiply floor. Run it by hand
+on an otherwise idle machine; it is not part of the test suite.
 """
 
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import breakdown  # benchmarks/breakdown.py: where a step's time goes, and the update's floor
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,17 +75,32 @@ def run_peer(algo: str, seed: int, python: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sb3-python", required=True, help="python of a venv with benchmarks/requirements-sb3.txt")
+    parser.add_argument("--sb3-python", help="python of a venv with benchmarks/requirements-sb3.txt "
+                                             "(without it, only the breakdown and the floor are measured)")
     parser.add_argument("--algos", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--pairs", type=int, default=3, help="A B pairs per algorithm (seeds 1, 2, ...)")
     args = parser.parse_args()
 
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {cpu_model()}", flush=True)
+    if args.sb3_python:
+        side_by_side(args.algos, args.pairs, args.sb3_python)
+    breakdown.report(args.algos)
+
+
+def cpu_model() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+def side_by_side(algos: list[str], pairs: int, sb3_python: str) -> None:
     rows = []
-    for algo in args.algos:
+    for algo in algos:
         ours, peer = [], []
-        for pair in range(args.pairs):
+        for pair in range(pairs):
             ours.append(run_ours(algo, seed=pair + 1))
-            peer.append(run_peer(algo, seed=pair + 1, python=args.sb3_python))
+            peer.append(run_peer(algo, seed=pair + 1, python=sb3_python))
             print(f"{algo} pair {pair + 1}: ours {ours[-1]['sps']:.0f} steps/s, SB3 {peer[-1]['sps']:.0f} steps/s",
                   flush=True)
         med_ours = statistics.median(r["sps"] for r in ours)

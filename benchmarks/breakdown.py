@@ -1,0 +1,278 @@
+"""Where a training step's time goes in our scripts, and how close the update runs to its floor.
+
+    python benchmarks/breakdown.py                 # all three, at CleanRL's settings
+    python benchmarks/breakdown.py --algos ddpg
+
+Part 1 runs each script's own `train()` in this process for a short training phase, with timers wrapped
+around the functions it calls: the vector env's step, action selection, the replay buffer, the update
+functions and TensorBoard logging. Everything else in the loop (tensor conversion, bookkeeping, the
+progress line) is "other". Evaluation and checkpoints are switched off until the end and not counted.
+
+Part 2 computes the update's floor on this machine. It records every matrix multiply of one update cycle
+(shapes from the profiler), times each shape alone on contiguous tensors with the same thread count, and
+sums: the floor is the update's floating-point work divided by the throughput measured for its own
+shapes. The update's time is then reported as a multiple of that floor.
+"""
+
+import argparse
+import copy
+import functools
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.tensorboard import SummaryWriter
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import ddpg_continuous  # noqa: E402
+import dqn_discrete  # noqa: E402
+import sac_continuous  # noqa: E402
+
+# CleanRL's settings (anchors.md) for the training phase we time: learning_starts, then this many steps.
+SETTINGS = {
+    "ddpg": dict(module=ddpg_continuous, env_id="Pendulum-v1", learning_starts=5_000, steps=3_000,
+                 flags=dict(policy_frequency=2, batch_size=256)),
+    "sac": dict(module=sac_continuous, env_id="Pendulum-v1", learning_starts=5_000, steps=2_000,
+                flags=dict(policy_frequency=2, batch_size=256)),
+    "dqn": dict(module=dqn_discrete, env_id="CartPole-v1", learning_starts=10_000, steps=40_000,
+                flags=dict(train_frequency=10, target_network_frequency=500, batch_size=128)),
+}
+
+# CleanRL's steps/s at these settings on a 2-core CPU like this one (anchors.md; another day, not this run).
+CLEANRL_REFERENCE = {"ddpg": 330, "sac": 110, "dqn": 7000}
+
+
+# The functions each phase is made of: (owner, attribute name). A call nested in another timed call counts
+# for the outer one only (the actor's forward inside an update is update time, not action selection).
+def phases(module) -> dict[str, list[tuple[object, str]]]:
+    update_names = ["update_critic", "update_actor", "update_alpha", "polyak_update", "update_q", "update_target"]
+    if module is sac_continuous:
+        acting = [(module.Actor, "sample")]  # called inline in the loop; inside an update it counts as update
+    else:
+        acting = [(module, "exploration_action" if module is ddpg_continuous else "epsilon_greedy")]
+    return {
+        "env step": [(gym.vector.SyncVectorEnv, "step")],
+        "action selection": acting,
+        "replay buffer": [(module.ReplayBuffer, "add"), (module.ReplayBuffer, "sample")],
+        "update": [(module, name) for name in update_names if hasattr(module, name)],
+        "logging": [(SummaryWriter, "add_scalar")],
+    }
+
+
+class Clock:
+    """Sums the time spent in wrapped functions per phase, from the first update to the final evaluation."""
+
+    def __init__(self):
+        self.totals = defaultdict(float)
+        self.depth = 0
+        self.start = self.end = None
+        self.restore = []
+
+    def wrap(self, owner, name: str, phase: str) -> None:
+        original = getattr(owner, name)
+        clock = self
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            if clock.depth:
+                return original(*args, **kwargs)
+            if phase == "update" and clock.start is None:
+                clock.start = time.perf_counter()  # the training phase begins with the first update
+            clock.depth += 1
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                clock.depth -= 1
+                if clock.start is not None and clock.end is None:
+                    clock.totals[phase] += time.perf_counter() - t0
+
+        setattr(owner, name, timed)
+        self.restore.append((owner, name, original))
+
+    def stop(self, *_args, **_kwargs):
+        if self.end is None:
+            self.end = time.perf_counter()
+
+    def unwrap(self) -> None:
+        for owner, name, original in reversed(self.restore):
+            setattr(owner, name, original)
+
+
+def time_phases(algo: str) -> dict:
+    s = SETTINGS[algo]
+    module = s["module"]
+    clock = Clock()
+    for phase, functions in phases(module).items():
+        for owner, name in functions:
+            clock.wrap(owner, name, phase)
+    original_evaluate = module.evaluate
+
+    def evaluate_after_stop(*args, **kwargs):
+        clock.stop()
+        return original_evaluate(*args, **kwargs)
+
+    module.evaluate = evaluate_after_stop
+    try:
+        with tempfile.TemporaryDirectory() as runs_dir:
+            args = module.Args(env_id=s["env_id"], runs_dir=runs_dir, total_timesteps=s["learning_starts"] + s["steps"],
+                               learning_starts=s["learning_starts"], eval_frequency=0, eval_episodes=1,
+                               checkpoint_frequency=0, **s["flags"])
+            module.train(args)
+    finally:
+        module.evaluate = original_evaluate
+        clock.unwrap()
+    total = clock.end - clock.start
+    measured = dict(clock.totals)
+    measured["other"] = total - sum(measured.values())
+    return {"steps_per_s": s["steps"] / total, "ms_per_step": {k: 1e3 * v / s["steps"] for k, v in measured.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor
+# ---------------------------------------------------------------------------------------------
+def update_cycle(algo: str):
+    """A function running the update work of `steps` env steps at SETTINGS' schedule, and that number of steps."""
+    torch.manual_seed(0)
+    batch_size = SETTINGS[algo]["flags"]["batch_size"]
+    if algo == "ddpg":
+        m = ddpg_continuous
+        actor, critic = m.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32)), m.Critic(3, 1)
+        target_actor, target_critic = copy.deepcopy(actor), copy.deepcopy(critic)
+        actor_opt = torch.optim.Adam(actor.parameters(), lr=3e-4, fused=True)
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=3e-4, fused=True)
+        batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
+                 torch.randn(batch_size, 3), torch.zeros(batch_size))
+
+        def cycle():  # policy_frequency 2: two critic steps, one actor step and one target update
+            for _ in range(2):
+                m.update_critic(critic, critic_opt, target_actor, target_critic, batch, 0.99)
+            m.update_actor(actor, actor_opt, critic, batch[0])
+            m.polyak_update(target_actor, actor, 0.005)
+            m.polyak_update(target_critic, critic, 0.005)
+        return cycle, 2
+    if algo == "sac":
+        m = sac_continuous
+        actor, critic = m.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32)), m.TwinCritic(3, 1)
+        target_critic = copy.deepcopy(critic)
+        log_alpha = torch.zeros(1, requires_grad=True)
+        actor_opt = torch.optim.Adam(actor.parameters(), lr=3e-4, fused=True)
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=1e-3, fused=True)
+        alpha_opt = torch.optim.Adam([log_alpha], lr=1e-3, fused=True)
+        batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
+                 torch.randn(batch_size, 3), torch.zeros(batch_size))
+
+        def cycle():  # policy_frequency 2: two critic steps and target updates, then two policy and alpha steps
+            alpha = log_alpha.detach().exp()
+            for _ in range(2):
+                m.update_critic(critic, critic_opt, actor, target_critic, batch, alpha, 0.99)
+                m.polyak_update(target_critic, critic, 0.005)
+            for _ in range(2):
+                _, log_prob = m.update_actor(actor, actor_opt, critic, batch[0], alpha)
+                m.update_alpha(log_alpha, alpha_opt, log_prob, -1.0)
+                alpha = log_alpha.detach().exp()
+        return cycle, 2
+    m = dqn_discrete
+    q_network = m.QNetwork(4, 2)
+    target_network = copy.deepcopy(q_network)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=2.5e-4, fused=True)
+    batch = (torch.randn(batch_size, 4), torch.randint(0, 2, (batch_size,)), torch.randn(batch_size),
+             torch.randn(batch_size, 4), torch.zeros(batch_size))
+
+    def cycle():  # one update every 10 steps (the target copy every 500 steps is 2% of a cycle: left out)
+        m.update_q(q_network, optimizer, target_network, batch, 0.99, False, "mse")
+    return cycle, 10
+
+
+def median_time(fn, repeats: int = 7, number: int = 50) -> float:
+    for _ in range(10):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - t0) / number)
+    return statistics.median(samples)
+
+
+def matmul_flops(name: str, shapes: list) -> float:
+    """Floating-point operations of one mm / addmm / bmm / baddbmm call, from its input shapes."""
+    a, b = (shapes[0], shapes[1]) if name in ("aten::mm", "aten::bmm") else (shapes[1], shapes[2])
+    return 2.0 * float(np.prod(a)) * b[-1]
+
+
+def matmul_alone(name: str, shapes: list):
+    tensors = [torch.randn(*shape) for shape in shapes[:3] if shape]
+    op = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm, "aten::baddbmm": torch.baddbmm}[name]
+    return lambda: op(*tensors)
+
+
+def floor(algo: str) -> dict:
+    cycle, steps = update_cycle(algo)
+    update_time = median_time(cycle) / steps
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        cycle()
+    calls = defaultdict(int)
+    for event in prof.events():
+        if event.name in ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"):
+            calls[(event.name, tuple(tuple(s) for s in event.input_shapes[:3]))] += 1
+    floor_time, flops = 0.0, 0.0
+    for (name, shapes), count in calls.items():
+        floor_time += count * median_time(matmul_alone(name, [list(s) for s in shapes]), number=200)
+        flops += count * matmul_flops(name, [list(s) for s in shapes])
+    return {"update_ms": 1e3 * update_time, "floor_ms": 1e3 * floor_time / steps, "matmuls": sum(calls.values()),
+            "gflops": flops / floor_time / 1e9, "ratio": update_time / (floor_time / steps)}
+
+
+def report(algos: list[str]) -> None:
+    """Measure and print both tables for these algorithms."""
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; timing each phase at CleanRL's settings",
+          flush=True)
+    rows = []
+    for algo in algos:
+        timing = time_phases(algo)
+        rows.append((algo, timing, floor(algo)))
+
+    print("\nSteps/s in the training phase at CleanRL's settings (its figure: anchors.md, measured on another day):")
+    print("| algo | env | ours steps/s | CleanRL reference | ours / reference |")
+    print("|---|---|---|---|---|")
+    for algo, timing, _ in rows:
+        reference = CLEANRL_REFERENCE[algo]
+        print(f"| {algo} | {SETTINGS[algo]['env_id']} | {timing['steps_per_s']:.0f} | {reference} | "
+              f"{timing['steps_per_s'] / reference:.2f} |")
+
+    names = ["env step", "action selection", "replay buffer", "update", "logging", "other"]
+    print("\nWhere a training step's time goes (ms per env step, share of the step):")
+    print("| algo | steps/s | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for algo, timing, _ in rows:
+        ms = timing["ms_per_step"]
+        total = sum(ms.values())
+        cells = " | ".join(f"{ms.get(n, 0.0):.3f} ({100 * ms.get(n, 0.0) / total:.0f}%)" for n in names)
+        print(f"| {algo} | {timing['steps_per_s']:.0f} | {cells} |")
+    print("\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput):")
+    print("| algo | update ms | floor ms | update / floor | matmuls per cycle | matmul GFLOP/s |")
+    print("|---|---|---|---|---|---|")
+    for algo, _, f in rows:
+        print(f"| {algo} | {f['update_ms']:.3f} | {f['floor_ms']:.3f} | {f['ratio']:.2f} | {f['matmuls']} | "
+              f"{f['gflops']:.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algos", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    report(parser.parse_args().algos)
+
+
+if __name__ == "__main__":
+    main()
