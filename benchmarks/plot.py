@@ -1,0 +1,151 @@
+"""Learning curves and a results table from a grid's TensorBoard event files.
+
+    python benchmarks/plot.py --grid runs/grid --out benchmarks/results
+
+Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmarks/grid.py writes) and writes:
+- `{out}/{env_id}.png`: per env, training return (mean of the last 10 episodes) and deterministic
+  evaluation return against steps, one line per algorithm: the mean over seeds with a band of +- one
+  standard deviation. Needs matplotlib (`pip install -r benchmarks/requirements-plot.txt`).
+- `{out}/results.md`: per env and algorithm, the final deterministic evaluation return and the mean of the
+  last 100 and last 10 training episodes (each: mean +- std over seeds), seeds, steps, wall time per run,
+  and CleanRL's published figure where there is one.
+Only finished runs (with `done.json`) are used; pass --include-unfinished to see runs in progress.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+# CleanRL's published figures (anchors.md), with the setting each was measured at.
+CLEANRL = {
+    ("HalfCheetah-v5", "ddpg"): "10374 +- 157 (last 100, 1M steps, v4)",
+    ("HalfCheetah-v5", "sac"): "9635 +- 1424 (last 100, 1M steps, v4)",
+    ("Hopper-v5", "ddpg"): "1577 +- 819 (last 100, 1M steps, v4)",
+    ("Hopper-v5", "sac"): "2310 +- 343 (last 100, 1M steps, v4)",
+    ("CartPole-v1", "dqn"): "488.7 +- 16.1 (500k steps)",
+    ("Acrobot-v1", "dqn"): "-91.5 +- 7.2 (500k steps)",
+    ("Pendulum-v1", "ddpg"): "about -134 (last 10 at 15k steps)",
+    ("Pendulum-v1", "sac"): "about -118 (last 10 at 15k steps)",
+}
+
+
+def load_run(seed_folder: Path) -> dict | None:
+    """Training episodes, evaluations and wall time of the run in seed_folder, or None when it has no events."""
+    run_dirs = sorted(p.parent for p in seed_folder.glob("*/events.out.tfevents.*"))
+    if not run_dirs:
+        return None
+    events = EventAccumulator(str(run_dirs[-1]), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    train = [(e.step, e.value) for e in events.Scalars("charts/episodic_return")] if "charts/episodic_return" in tags else []
+    evals = [(e.step, e.value) for e in events.Scalars("eval/episodic_return")] if "eval/episodic_return" in tags else []
+    times = [t for tag in tags for t in (events.Scalars(tag)[0].wall_time, events.Scalars(tag)[-1].wall_time)]
+    wall = max(times) - min(times) if times else float("nan")  # first to last logged value
+    last_step = max([s for s, _ in train + evals] or [0])
+    return {"train": np.array(train).reshape(-1, 2), "eval": np.array(evals).reshape(-1, 2), "steps": last_step,
+            "wall_s": wall}
+
+
+def load_grid(grid: Path, include_unfinished: bool) -> dict[tuple[str, str], list[dict]]:
+    """{(env_id, algo): [run, ...]} for every seed folder of the grid."""
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for seed_folder in sorted(grid.glob("*/*/seed*")):
+        if not include_unfinished and not (seed_folder / "done.json").exists():
+            continue
+        run = load_run(seed_folder)
+        if run is not None:
+            env_id, algo = seed_folder.parent.parent.name, seed_folder.parent.name
+            runs.setdefault((env_id, algo), []).append(run)
+    return runs
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.1f} +- {np.std(values):.1f}"
+
+
+def table(runs: dict[tuple[str, str], list[dict]]) -> str:
+    lines = ["| env | algo | steps | seeds | final evaluation return | last 100 training episodes | "
+             "last 10 training episodes | wall time per run | CleanRL |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (env_id, algo), seeds in sorted(runs.items()):
+        final_eval = [run["eval"][-1, 1] for run in seeds if len(run["eval"])]
+        last100 = [run["train"][-100:, 1].mean() for run in seeds if len(run["train"])]
+        last10 = [run["train"][-10:, 1].mean() for run in seeds if len(run["train"])]
+        wall = np.nanmean([run["wall_s"] for run in seeds])
+        wall_text = f"{wall / 60:.1f} min" if wall >= 60 else f"{wall:.0f} s"
+        lines.append(f"| {env_id} | {algo} | {max(run['steps'] for run in seeds)} | {len(seeds)} | "
+                     f"{mean_std(final_eval) if final_eval else '-'} | {mean_std(last100) if last100 else '-'} | "
+                     f"{mean_std(last10) if last10 else '-'} | {wall_text} | {CLEANRL.get((env_id, algo), '-')} |")
+    return "\n".join(lines) + "\n"
+
+
+def training_curve(run: dict, steps: np.ndarray) -> np.ndarray:
+    """Mean of the last 10 training episodes at each of `steps` (nan before the first 10 episodes end)."""
+    ends, returns = run["train"][:, 0], run["train"][:, 1]
+    if len(returns) < 10:
+        return np.full(len(steps), np.nan)
+    running = np.convolve(returns, np.ones(10) / 10, mode="valid")
+    return np.interp(steps, ends[9:], running, left=np.nan)
+
+
+def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
+    import matplotlib  # optional: benchmarks/requirements-plot.txt
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for env_id in sorted({env for env, _ in runs}):
+        fig, (ax_train, ax_eval) = plt.subplots(1, 2, figsize=(11, 4))
+        for (env, algo), seeds in sorted(runs.items()):
+            if env != env_id:
+                continue
+            steps = np.linspace(0, max(run["steps"] for run in seeds), 200)
+            curves = np.array([training_curve(run, steps) for run in seeds])
+            with np.errstate(invalid="ignore"):
+                mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
+            line, = ax_train.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
+            ax_train.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
+            eval_steps = sorted(set.intersection(*(set(run["eval"][:, 0]) for run in seeds)))
+            if eval_steps:
+                values = np.array([[dict(map(tuple, run["eval"]))[s] for s in eval_steps] for run in seeds])
+                ax_eval.plot(eval_steps, values.mean(0), marker="o", color=line.get_color(), label=algo)
+                ax_eval.fill_between(eval_steps, values.mean(0) - values.std(0), values.mean(0) + values.std(0),
+                                     alpha=0.2, color=line.get_color())
+        ax_train.set(title=f"{env_id}: training return (last 10 episodes)", xlabel="environment steps",
+                     ylabel="return")
+        ax_eval.set(title=f"{env_id}: deterministic evaluation", xlabel="environment steps", ylabel="return")
+        for ax in (ax_train, ax_eval):
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        path = out / f"{env_id}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", type=Path, default=Path("runs/grid"), help="folder benchmarks/grid.py wrote")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--include-unfinished", action="store_true")
+    parser.add_argument("--no-png", action="store_true", help="write only the table (no matplotlib needed)")
+    args = parser.parse_args()
+    runs = load_grid(args.grid, args.include_unfinished)
+    if not runs:
+        sys.exit(f"error: no finished runs under {args.grid}: run benchmarks/grid.py first, or pass --include-unfinished")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(table(runs))
+    print(table(runs))
+    if not args.no_png:
+        for path in plot(runs, args.out):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

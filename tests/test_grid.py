@@ -1,0 +1,120 @@
+"""benchmarks/grid.py and benchmarks/plot.py on a tiny grid: real runs of our scripts, locally and on a Ray cluster."""
+
+import importlib.util
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import REPO, scalars
+
+# a few seconds per run, through gradient steps, evaluation and a checkpoint
+TINY = ["--total-timesteps", "400", "--learning-starts", "200", "--batch-size", "16", "--eval-frequency", "200",
+        "--eval-episodes", "1", "--log-frequency", "100"]
+
+
+def run_grid(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "grid.py"), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def final_eval_from_log(seed_folder: Path) -> float:
+    """The last `eval at step N: return X` line the script printed."""
+    values = re.findall(r"eval at step \d+: return (-?[\d.]+)", (seed_folder / "log.txt").read_text())
+    return float(values[-1])
+
+
+def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path):
+    out = tmp_path / "grid"
+    first = run_grid("--algos", "ddpg", "--env-ids", "Pendulum-v1", "NoSuchEnv-v0", "--seeds", "1", "2",
+                     "--jobs", "2", "--out", str(out), "--", *TINY)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "4 to run" in first.stdout and "2 ok, 2 failed" in first.stdout
+    for seed in (1, 2):
+        folder = out / "Pendulum-v1" / "ddpg" / f"seed{seed}"
+        assert json.loads((folder / "done.json").read_text())["exit_code"] == 0
+        run_dir = next(p for p in folder.iterdir() if p.is_dir())
+        assert (run_dir / "checkpoint.pt").exists()
+        logged = scalars(run_dir)
+        assert [step for step, _ in logged["eval/episodic_return"]] == [200, 400]
+        assert "losses/qf_loss" in logged  # the runs reached gradient steps
+        failed = out / "NoSuchEnv-v0" / "ddpg" / f"seed{seed}"
+        assert not (failed / "done.json").exists()
+        assert f"failed: NoSuchEnv-v0/ddpg/seed{seed}, log {failed / 'log.txt'}" in first.stdout
+        assert "error:" in (failed / "log.txt").read_text()  # the script's own one-line error is kept
+    done_before = {p: p.stat().st_mtime for p in out.glob("Pendulum-v1/ddpg/seed*/done.json")}
+
+    second = run_grid("--algos", "ddpg", "--env-ids", "Pendulum-v1", "--seeds", "1", "2", "--out", str(out),
+                      "--", *TINY)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "2 already done, 0 to run" in second.stdout
+    assert {p: p.stat().st_mtime for p in out.glob("Pendulum-v1/ddpg/seed*/done.json")} == done_before
+
+    # plot.py's table: mean and std over seeds of what the runs printed as their final evaluation
+    table_dir = tmp_path / "results"
+    with_png = importlib.util.find_spec("matplotlib") is not None  # optional: benchmarks/requirements-plot.txt
+    plot = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out),
+                           "--out", str(table_dir), *([] if with_png else ["--no-png"])],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert plot.returncode == 0, plot.stderr
+    if with_png:
+        png = (table_dir / "Pendulum-v1.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    finals = [final_eval_from_log(out / "Pendulum-v1" / "ddpg" / f"seed{s}") for s in (1, 2)]
+    row = next(line for line in (table_dir / "results.md").read_text().splitlines() if "| ddpg |" in line)
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    assert cells[:4] == ["Pendulum-v1", "ddpg", "400", "2"]
+    mean, std = (float(x) for x in cells[4].split(" +- "))
+    assert mean == pytest.approx(np.mean(finals), abs=0.06) and std == pytest.approx(np.std(finals), abs=0.06)
+    assert "NoSuchEnv" not in (table_dir / "results.md").read_text()  # failed runs are left out
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    spec = importlib.util.spec_from_file_location("grid", REPO / "benchmarks" / "grid.py")
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    run = grid.Run("sac", "Pendulum-v1", 3, ["--total-timesteps", "400"])
+    folder = tmp_path / run.name
+    assert "--resume" not in run.command(folder)
+    (folder / "Pendulum-v1__sac_continuous__3__1").mkdir(parents=True)
+    (folder / "Pendulum-v1__sac_continuous__3__1" / "checkpoint.pt").write_bytes(b"")
+    command = run.command(folder)
+    assert command[0] == "sac_continuous.py" and command[-2:] == [
+        "--resume", str(folder / "Pendulum-v1__sac_continuous__3__1" / "checkpoint.pt")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_grid_on_a_local_ray_cluster(tmp_path):
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r benchmarks/requirements-cluster.txt")
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
+    port = free_port()
+    started = subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                              "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        out = tmp_path / "grid"
+        result = run_grid("--algos", "ddpg", "sac", "--env-ids", "Pendulum-v1", "--seeds", "1",
+                          "--ray-address", f"127.0.0.1:{port}", "--out", str(out), "--", *TINY, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "2 ok, 0 failed" in result.stdout
+        for algo in ("ddpg", "sac"):  # the tasks' run folders came back into the same layout on this machine
+            folder = out / "Pendulum-v1" / algo / "seed1"
+            assert (folder / "done.json").exists()
+            run_dir = next(p for p in folder.iterdir() if p.is_dir())
+            assert (run_dir / "checkpoint.pt").exists()
+            assert [step for step, _ in scalars(run_dir)["eval/episodic_return"]] == [200, 400]
+            assert final_eval_from_log(folder) == pytest.approx(scalars(run_dir)["eval/episodic_return"][-1][1], abs=0.06)
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
