@@ -7,13 +7,14 @@ Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmark
   evaluation return against steps, one line per algorithm: the mean over seeds with a band of +- one
   standard deviation. Needs matplotlib (`pip install -r benchmarks/requirements-plot.txt`).
 - `{out}/results.md`: per env and algorithm, the final deterministic evaluation return and the mean of the
-  last 100 and last 10 training episodes (each: mean +- std over seeds), seeds, steps, wall time per run,
-  and CleanRL's published figure where there is one.
+  last 100 and last 10 training episodes (each: mean +- std over seeds), seeds, steps, the median wall
+  time of a run (first to last logged value), and CleanRL's published figure where there is one.
 Only finished runs (with `done.json`) are used; pass --include-unfinished to see runs in progress.
 """
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +69,13 @@ def mean_std(values: list[float]) -> str:
 
 def table(runs: dict[tuple[str, str], list[dict]]) -> str:
     lines = ["| env | algo | steps | seeds | final evaluation return | last 100 training episodes | "
-             "last 10 training episodes | wall time per run | CleanRL |",
+             "last 10 training episodes | wall time per run (median) | CleanRL |",
              "|---|---|---|---|---|---|---|---|---|"]
     for (env_id, algo), seeds in sorted(runs.items()):
         final_eval = [run["eval"][-1, 1] for run in seeds if len(run["eval"])]
         last100 = [run["train"][-100:, 1].mean() for run in seeds if len(run["train"])]
         last10 = [run["train"][-10:, 1].mean() for run in seeds if len(run["train"])]
-        wall = np.nanmean([run["wall_s"] for run in seeds])
+        wall = np.nanmedian([run["wall_s"] for run in seeds])
         wall_text = f"{wall / 60:.1f} min" if wall >= 60 else f"{wall:.0f} s"
         lines.append(f"| {env_id} | {algo} | {max(run['steps'] for run in seeds)} | {len(seeds)} | "
                      f"{mean_std(final_eval) if final_eval else '-'} | {mean_std(last100) if last100 else '-'} | "
@@ -105,7 +106,8 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
                 continue
             steps = np.linspace(0, max(run["steps"] for run in seeds), 200)
             curves = np.array([training_curve(run, steps) for run in seeds])
-            with np.errstate(invalid="ignore"):
+            with warnings.catch_warnings():  # steps before any seed's 10th episode are nan: left blank
+                warnings.simplefilter("ignore", RuntimeWarning)
                 mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
             line, = ax_train.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
             ax_train.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
