@@ -6,7 +6,8 @@
     python benchmarks/grid.py --algos dqn --env-ids CartPole-v1 --seeds 1 2 -- --total-timesteps 100000
 
 Each run gets its own folder `{out}/{env_id}/{algo}/seed{seed}/` holding the script's run folder (TensorBoard
-events, checkpoint) and `log.txt`, its console output. A run that exits 0 writes `done.json` there; a rerun of
+events, checkpoint) and `log.txt`, its console output as it comes. Every `--status-every` seconds without a
+finished run, a line says how far each running run is. A run that exits 0 writes `done.json` there; a rerun of
 the same command skips those and resumes the others from their last checkpoint. Failed runs are listed at the
 end with their logs, and the command then exits 1. Flags after `--` go to every script unchanged.
 
@@ -20,6 +21,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,12 +84,20 @@ def build_grid(args: argparse.Namespace) -> list[Run]:
             for env_id in env_ids for algo in algos for seed in seeds]
 
 
-def run_here(cmd: list[str], threads: int) -> tuple[int, str]:
-    """Run one script in the current working directory; its exit code and its console output."""
+def run_here(cmd: list[str], threads: int, log: Path) -> int:
+    """Run one script in the current working directory, its console output going to `log` as it comes."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    proc = subprocess.run([sys.executable, *cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
-    return proc.returncode, proc.stdout
+    with open(log, "w") as out:
+        return subprocess.run([sys.executable, "-u", *cmd], env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+
+
+def progress(log: Path) -> str:
+    """How far a running run is, from the last progress line in its log."""
+    try:
+        steps = re.findall(r"^step +(\d+)/(\d+)", log.read_text(), flags=re.MULTILINE)
+    except OSError:
+        steps = []
+    return f"{100 * int(steps[-1][0]) // int(steps[-1][1])}%" if steps else "starting"
 
 
 def pack(folder: Path) -> bytes:
@@ -110,9 +120,11 @@ def ray_task(cmd: list[str], folder_name: str, packed_folder: bytes | None) -> t
     if packed_folder:
         unpack(packed_folder, folder)
     cmd = [part.replace("{folder}", str(folder)) for part in cmd]
-    code, output = run_here(cmd, threads=1)
-    data = pack(folder)
+    log = folder.parent / f"{folder_name}.log"
+    code = run_here(cmd, threads=1, log=log)
+    output, data = log.read_text(), pack(folder)
     shutil.rmtree(folder, ignore_errors=True)
+    log.unlink()
     return code, output, data
 
 
@@ -125,6 +137,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "grid", help="folder of the grid's runs")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs at once on this machine")
     parser.add_argument("--ray-address", help="run each run as a task on this Ray cluster ('auto': the local one)")
+    parser.add_argument("--status-every", type=float, default=300, help="seconds between lines on runs in progress")
     parser.add_argument("extra", nargs="*", help="flags after -- go to every script")
     args = parser.parse_args()
     if args.jobs < 1:
@@ -156,7 +169,8 @@ def main() -> None:
             return code
 
         pending = {launch(run): run for run in todo}
-        finish = lambda: ray.wait(list(pending), num_returns=1)[0]  # noqa: E731
+        finish = lambda timeout: ray.wait(list(pending), num_returns=1, timeout=timeout)[0]  # noqa: E731
+        running = lambda: f"{len(pending)} runs queued or running on the cluster"  # noqa: E731
     else:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         pool = ThreadPoolExecutor(args.jobs)
@@ -164,20 +178,25 @@ def main() -> None:
         def start(run: Run):
             folder = out / run.name
             folder.mkdir(parents=True, exist_ok=True)
-            return pool.submit(run_here, run.command(folder), threads)
+            return pool.submit(run_here, run.command(folder), threads, folder / "log.txt")
 
         def collect(future, run: Run) -> int:
-            code, output = future.result()
-            (out / run.name / "log.txt").write_text(output)
-            return code
+            return future.result()
+
+        def running() -> str:
+            now = [f"{run.name} {progress(out / run.name / 'log.txt')}" for f, run in pending.items() if f.running()]
+            return "running: " + ", ".join(now)
 
         pending = {start(run): run for run in todo}
-        finish = lambda: wait(list(pending), return_when=FIRST_COMPLETED)[0]  # noqa: E731
+        finish = lambda timeout: wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)[0]  # noqa: E731
 
     started, failed = time.time(), []
     done_count = 0
     while pending:
-        for handle in finish():
+        finished = finish(args.status_every)
+        if not finished:
+            print(f"[{done_count}/{len(todo)}, {(time.time() - started) / 60:.1f} min] {running()}", flush=True)
+        for handle in finished:
             run = pending.pop(handle)
             code = collect(handle, run)
             done_count += 1
