@@ -63,8 +63,9 @@ class Run:
 
     def command(self, folder: Path) -> list[str]:
         """The script's command line, run from the repository root, writing under folder."""
+        # --save-buffer: a run interrupted and resumed continues with its replay buffer, as if never stopped
         cmd = [SCRIPTS[self.algo], "--env-id", self.env_id, "--seed", str(self.seed), "--runs-dir", str(folder),
-               *self.flags]
+               "--save-buffer", *self.flags]
         checkpoints = sorted(folder.glob("*/checkpoint.pt"))
         if checkpoints:  # an interrupted earlier attempt: continue it rather than start over
             cmd += ["--resume", str(checkpoints[-1])]

@@ -85,6 +85,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     (folder / "Pendulum-v1__sac_continuous__3__1").mkdir(parents=True)
     (folder / "Pendulum-v1__sac_continuous__3__1" / "checkpoint.pt").write_bytes(b"")
     command = run.command(folder)
+    assert "--save-buffer" in command  # the resumed run gets its replay buffer back
     assert command[0] == "sac_continuous.py" and command[-2:] == [
         "--resume", str(folder / "Pendulum-v1__sac_continuous__3__1" / "checkpoint.pt")]
 
