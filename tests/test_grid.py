@@ -75,7 +75,7 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     assert "NoSuchEnv" not in (table_dir / "results.md").read_text()  # failed runs are left out
 
 
-def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+def test_the_command_for_an_interrupted_run_resumes_its_checkpoint_with_buffer(tmp_path):
     spec = importlib.util.spec_from_file_location("grid", REPO / "benchmarks" / "grid.py")
     grid = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grid)
