@@ -3,6 +3,7 @@
     python benchmarks/grid.py --algos ddpg sac --env-ids Pendulum-v1 --seeds 1 2 3 4 5
     python benchmarks/grid.py --preset published                # the grid the README's results come from
     python benchmarks/grid.py --preset published --ray-address auto   # the same grid on a Ray cluster
+    python benchmarks/grid.py --preset published --env-ids Hopper-v5  # one part of it
     python benchmarks/grid.py --algos dqn --env-ids CartPole-v1 --seeds 1 2 -- --total-timesteps 100000
 
 Each run gets its own folder `{out}/{env_id}/{algo}/seed{seed}/` holding the script's run folder (TensorBoard
@@ -74,9 +75,12 @@ class Run:
 
 def build_grid(args: argparse.Namespace) -> list[Run]:
     if args.preset:
-        rows = PRESETS[args.preset]
-        if args.extra:
-            rows = [(algos, env_ids, seeds, flags + args.extra) for algos, env_ids, seeds, flags in rows]
+        # --algos, --env-ids and --seeds given beside a preset pick a part of it (a grid run in parts)
+        def pick(chosen, values):
+            return [value for value in values if not chosen or value in chosen]
+
+        rows = [(pick(args.algos, algos), pick(args.env_ids, env_ids), pick(args.seeds, seeds), flags + args.extra)
+                for algos, env_ids, seeds, flags in PRESETS[args.preset]]
     else:
         if not (args.algos and args.env_ids and args.seeds):
             sys.exit("error: give --algos, --env-ids and --seeds, or a --preset")
@@ -145,6 +149,8 @@ def main() -> None:
         sys.exit(f"error: --jobs must be at least 1, got {args.jobs}")
 
     grid = build_grid(args)
+    if not grid:
+        sys.exit("error: --algos, --env-ids and --seeds select no run of the preset: check their spelling")
     out = args.out.resolve()
     todo = [run for run in grid if not (out / run.name / "done.json").exists()]
     print(f"grid: {len(grid)} runs, {len(grid) - len(todo)} already done, {len(todo)} to run, under {out}", flush=True)

@@ -10,6 +10,8 @@ Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmark
   last 100 and last 10 training episodes (each: mean +- std over seeds), seeds, steps, the median wall
   time of a run (first to last logged value), and CleanRL's published figure where there is one.
 Only finished runs (with `done.json`) are used; pass --include-unfinished to see runs in progress.
+A grid run in parts builds one table: rows of an existing `results.md` for env and algorithm pairs this grid
+does not hold are kept (the kept ones are listed), unless --fresh is given.
 """
 
 import argparse
@@ -83,6 +85,20 @@ def table(runs: dict[tuple[str, str], list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_tables(new: str, old: str) -> tuple[str, list[str]]:
+    """`new` plus the rows of `old` whose (env, algo) `new` lacks, sorted; also the kept rows' "env/algo" names."""
+    def rows(text: str) -> dict[tuple[str, str], str]:
+        lines = text.strip().splitlines()[2:]  # below the header and its |---| line
+        return {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in lines if line.startswith("|")}
+
+    if old.splitlines()[:1] != new.splitlines()[:1]:
+        return new, []  # another layout of columns: its rows would not line up
+    new_rows, old_rows = rows(new), rows(old)
+    kept = {key: line for key, line in old_rows.items() if key not in new_rows}
+    merged = [line for _, line in sorted({**new_rows, **kept}.items())]
+    return "\n".join(new.splitlines()[:2] + merged) + "\n", [f"{env}/{algo}" for env, algo in sorted(kept)]
+
+
 def training_curve(run: dict, steps: np.ndarray) -> np.ndarray:
     """Mean of the last 10 training episodes at each of `steps` (nan before the first 10 episodes end)."""
     ends, returns = run["train"][:, 0], run["train"][:, 1]
@@ -137,13 +153,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--include-unfinished", action="store_true")
     parser.add_argument("--no-png", action="store_true", help="write only the table (no matplotlib needed)")
+    parser.add_argument("--fresh", action="store_true", help="drop the rows of an existing results.md")
     args = parser.parse_args()
     runs = load_grid(args.grid, args.include_unfinished)
     if not runs:
         sys.exit(f"error: no finished runs under {args.grid}: run benchmarks/grid.py first, or pass --include-unfinished")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.md").write_text(table(runs))
-    print(table(runs))
+    results, text, kept = args.out / "results.md", table(runs), []
+    if results.exists() and not args.fresh:
+        text, kept = merge_tables(text, results.read_text())
+    results.write_text(text)
+    print(text)
+    if kept:
+        print(f"kept from the earlier {results} (not in this grid): {', '.join(kept)}")
     if not args.no_png:
         for path in plot(runs, args.out):
             print(f"wrote {path}")

@@ -74,11 +74,53 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     assert mean == pytest.approx(np.mean(finals), abs=0.06) and std == pytest.approx(np.std(finals), abs=0.06)
     assert "NoSuchEnv" not in (table_dir / "results.md").read_text()  # failed runs are left out
 
+    # a grid run in parts builds one table: rows of other (env, algo) pairs are kept, this grid's are rewritten
+    results = table_dir / "results.md"
+    other = "| CartPole-v1 | dqn | 500000 | 5 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1 s | - |"
+    results.write_text(results.read_text().replace(row, row.replace(cells[4], "999.0 +- 0.0")) + other + "\n")
+    again = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out),
+                            "--out", str(table_dir), "--no-png"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    lines = results.read_text().splitlines()
+    assert lines[2:] == [other, row]  # sorted by env: the kept row first, then this grid's row as computed
+    assert "kept from the earlier" in again.stdout and "CartPole-v1/dqn" in again.stdout
+    fresh = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out),
+                            "--out", str(table_dir), "--no-png", "--fresh"], cwd=REPO, capture_output=True, text=True,
+                           timeout=120)
+    assert fresh.returncode == 0, fresh.stderr
+    assert results.read_text().splitlines()[2:] == [row]
 
-def test_the_command_for_an_interrupted_run_resumes_its_checkpoint_with_buffer(tmp_path):
+
+def load_grid_module():
     spec = importlib.util.spec_from_file_location("grid", REPO / "benchmarks" / "grid.py")
     grid = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grid)
+    return grid
+
+
+def test_algos_env_ids_and_seeds_beside_a_preset_pick_a_part_of_it_with_its_flags():
+    grid = load_grid_module()
+
+    def runs(**chosen):
+        args = dict(algos=None, env_ids=None, seeds=None, preset="published", extra=["--cuda-off"]) | chosen
+        return grid.build_grid(grid.argparse.Namespace(**args))
+
+    everything = runs()
+    assert len(everything) == 2 * 5 + 2 * 5 + 2 * 2 * 3  # Pendulum, CartPole and Acrobot, HalfCheetah and Hopper
+    hopper = runs(env_ids=["Hopper-v5"])
+    assert [run.name for run in hopper] == [f"Hopper-v5/{algo}/seed{seed}" for algo in ("ddpg", "sac")
+                                            for seed in (1, 2, 3)]
+    assert hopper == [run for run in everything if run.env_id == "Hopper-v5"]  # the same flags as in the whole grid
+    assert hopper[0].flags[-3:] == ["--eval-frequency", "10000", "--cuda-off"]  # flags after -- still go last
+    assert [run.name for run in runs(algos=["sac"], seeds=[2, 9])] == [
+        "Pendulum-v1/sac/seed2", "HalfCheetah-v5/sac/seed2", "Hopper-v5/sac/seed2"]
+    assert runs(env_ids=["Hopper-v4"]) == []
+    refused = run_grid("--preset", "published", "--env-ids", "Hopper-v4", "--out", "/nonexistent/grid")
+    assert refused.returncode == 1 and "select no run of the preset" in refused.stderr
+
+
+def test_the_command_for_an_interrupted_run_resumes_its_checkpoint_with_buffer(tmp_path):
+    grid = load_grid_module()
     run = grid.Run("sac", "Pendulum-v1", 3, ["--total-timesteps", "400"])
     folder = tmp_path / run.name
     assert "--resume" not in run.command(folder)
