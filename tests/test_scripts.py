@@ -173,7 +173,8 @@ def bad_inputs():
         # 10^11 rows of [s | a | r | s' | terminated] float32: 9 floats for Pendulum, 11 for CartPole (a is an index)
         row_floats = 11 if config["env_id"] == "CartPole-v1" else 9
         gib = 10**11 * row_floats * 4 / 2**30  # 3352.8 GiB or 4097.8 GiB
-        yield script, ["--buffer-size", str(10**11)], f"needs {gib:.1f} GiB but cpu has"
+        # --device cpu: on a machine with a GPU, auto would pick cuda and the message would name it
+        yield script, ["--device", "cpu", "--buffer-size", str(10**11)], f"needs {gib:.1f} GiB but cpu has"
         yield script, ["--buffer-size", str(10**11)], "lower --buffer-size"
         for env_id, message in config["space_errors"]:
             yield script, ["--env-id", env_id], message
