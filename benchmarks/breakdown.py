@@ -7,6 +7,9 @@ Part 1 runs each script's own `train()` in this process for a short training pha
 around the functions it calls: the vector env's step, action selection, the replay buffer, the update
 functions and TensorBoard logging. Everything else in the loop (tensor conversion, bookkeeping, the
 progress line) is "other". Evaluation and checkpoints are switched off until the end and not counted.
+Alternating with it (`--pairs` times each), benchmarks/cleanrl_style.py runs a stand-in for CleanRL's loop
+at the same settings, so that ours is compared with CleanRL's kind of loop on this machine in this run,
+not only with CleanRL's figure from another day.
 
 Part 2 computes the update's floor on this machine. It records every matrix multiply of one update cycle
 (shapes from the profiler), times each shape alone on contiguous tensors with the same thread count, and
@@ -32,6 +35,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+import cleanrl_style  # noqa: E402  (benchmarks/cleanrl_style.py)
 
 import ddpg_continuous  # noqa: E402
 import dqn_discrete  # noqa: E402
@@ -137,6 +142,16 @@ def time_phases(algo: str) -> dict:
     return {"steps_per_s": s["steps"] / total, "ms_per_step": {k: 1e3 * v / s["steps"] for k, v in measured.items()}}
 
 
+def time_stand_in(algo: str) -> float:
+    """Training-phase steps/s of benchmarks/cleanrl_style.py's loop for algo at SETTINGS' settings."""
+    s = SETTINGS[algo]
+    flags = {name: value for name, value in s["flags"].items() if name in ("policy_frequency", "batch_size",
+                                                                          "train_frequency", "target_network_frequency")}
+    if algo == "dqn":
+        flags["total_timesteps"] = s["learning_starts"] + s["steps"]  # the same epsilon schedule as ours
+    return getattr(cleanrl_style, algo)(s["env_id"], s["learning_starts"], s["steps"], **flags)
+
+
 # ---------------------------------------------------------------------------------------------
 # The floor
 # ---------------------------------------------------------------------------------------------
@@ -234,28 +249,35 @@ def floor(algo: str) -> dict:
             "gflops": flops / floor_time / 1e9, "ratio": update_time / (floor_time / steps)}
 
 
-def report(algos: list[str]) -> None:
-    """Measure and print both tables for these algorithms."""
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; timing each phase at CleanRL's settings",
-          flush=True)
+def report(algos: list[str], pairs: int = 3) -> None:
+    """Measure and print the tables for these algorithms: ours and the stand-in `pairs` times each, alternating."""
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; at CleanRL's settings, {pairs} pairs of "
+          "runs (CleanRL-style stand-in, ours)", flush=True)
     rows = []
     for algo in algos:
-        timing = time_phases(algo)
-        rows.append((algo, timing, floor(algo)))
+        ours, stand_in = [], []
+        for _ in range(pairs):
+            stand_in.append(time_stand_in(algo))
+            ours.append(time_phases(algo))
+            print(f"  {algo}: stand-in {stand_in[-1]:.0f} steps/s, ours {ours[-1]['steps_per_s']:.0f}", flush=True)
+        timing = sorted(ours, key=lambda t: t["steps_per_s"])[len(ours) // 2]  # the median run, with its phases
+        rows.append((algo, timing, statistics.median(stand_in), floor(algo)))
 
-    print("\nSteps/s in the training phase at CleanRL's settings (its figure: anchors.md, measured on another day):")
-    print("| algo | env | ours steps/s | CleanRL reference | ours / reference |")
-    print("|---|---|---|---|---|")
-    for algo, timing, _ in rows:
-        reference = CLEANRL_REFERENCE[algo]
-        print(f"| {algo} | {SETTINGS[algo]['env_id']} | {timing['steps_per_s']:.0f} | {reference} | "
-              f"{timing['steps_per_s'] / reference:.2f} |")
+    print("\nSteps/s in the training phase at CleanRL's settings (medians; CleanRL's own figure is anchors.md's, "
+          "measured on another day: the stand-in's ratio to it shows how this machine compares with that day):")
+    print("| algo | env | ours | CleanRL-style stand-in | ours / stand-in | CleanRL's figure | ours / figure | "
+          "stand-in / figure |")
+    print("|---|---|---|---|---|---|---|---|")
+    for algo, timing, stand_in_sps, _ in rows:
+        reference, sps = CLEANRL_REFERENCE[algo], timing["steps_per_s"]
+        print(f"| {algo} | {SETTINGS[algo]['env_id']} | {sps:.0f} | {stand_in_sps:.0f} | {sps / stand_in_sps:.2f} | "
+              f"{reference} | {sps / reference:.2f} | {stand_in_sps / reference:.2f} |")
 
     names = ["env step", "action selection", "replay buffer", "update", "logging", "other"]
     print("\nWhere a training step's time goes (ms per env step, share of the step):")
     print("| algo | steps/s | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
-    for algo, timing, _ in rows:
+    for algo, timing, _, _ in rows:
         ms = timing["ms_per_step"]
         total = sum(ms.values())
         cells = " | ".join(f"{ms.get(n, 0.0):.3f} ({100 * ms.get(n, 0.0) / total:.0f}%)" for n in names)
@@ -263,7 +285,7 @@ def report(algos: list[str]) -> None:
     print("\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput):")
     print("| algo | update ms | floor ms | update / floor | matmuls per cycle | matmul GFLOP/s |")
     print("|---|---|---|---|---|---|")
-    for algo, _, f in rows:
+    for algo, _, _, f in rows:
         print(f"| {algo} | {f['update_ms']:.3f} | {f['floor_ms']:.3f} | {f['ratio']:.2f} | {f['matmuls']} | "
               f"{f['gflops']:.0f} |")
 
@@ -271,7 +293,9 @@ def report(algos: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algos", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    report(parser.parse_args().algos)
+    parser.add_argument("--pairs", type=int, default=3, help="runs of ours and of the stand-in, alternating")
+    args = parser.parse_args()
+    report(args.algos, args.pairs)
 
 
 if __name__ == "__main__":

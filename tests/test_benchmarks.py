@@ -1,0 +1,30 @@
+"""benchmarks/cleanrl_style.py: the stand-in loops that benchmarks/breakdown.py times beside ours run to the end."""
+
+import sys
+
+import pytest
+import torch
+
+from tests.helpers import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import cleanrl_style  # noqa: E402
+
+
+@pytest.mark.parametrize("algo,env_id", [("ddpg", "Pendulum-v1"), ("sac", "Pendulum-v1"), ("dqn", "CartPole-v1")])
+def test_stand_in_loop_trains_and_reports_steps_per_second(algo, env_id, monkeypatch):
+    steps = []
+    original_step = torch.optim.Adam.step
+
+    def counted_step(self, *args, **kwargs):
+        steps.append(1)
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counted_step)
+    flags = dict(batch_size=32, total_timesteps=200) if algo == "dqn" else dict(batch_size=32)
+    sps = getattr(cleanrl_style, algo)(env_id, learning_starts=100, steps=100, **flags)
+    assert sps > 0
+    # gradient steps after learning_starts: DQN one per 10 env steps; DDPG a critic step per env step and an
+    # actor step per 2; SAC per 2 env steps two critic steps, two actor and two alpha steps
+    expected = {"dqn": 9, "ddpg": 99 + 49, "sac": 99 + 2 * 2 * 49}[algo]
+    assert len(steps) == expected
