@@ -93,6 +93,14 @@ def log_episodes(infos: dict, returns: list) -> None:
         returns.extend(infos["episode"]["r"][infos["_episode"]].tolist())
 
 
+def env_step(envs, rb: NumpyReplayBuffer, obs, actions, returns: list):
+    """Step the envs, record finished episodes, store the transitions; returns the next observation."""
+    next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+    log_episodes(infos, returns)
+    store(rb, obs, next_obs, actions, rewards, terminations, infos)
+    return next_obs
+
+
 # ---------------------------------------------------------------------------------------------
 # DDPG
 # ---------------------------------------------------------------------------------------------
@@ -146,10 +154,7 @@ def ddpg(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fr
                 actions = actor(torch.Tensor(obs))
                 actions += torch.normal(0, actor.action_scale * 0.1)
                 actions = actions.cpu().numpy().clip(space.low, space.high)
-        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-        log_episodes(infos, returns)
-        store(rb, obs, next_obs, actions, rewards, terminations, infos)
-        obs = next_obs
+        obs = env_step(envs, rb, obs, actions, returns)
         if global_step > learning_starts:
             s, a, s2, done, r = rb.sample(batch_size)
             with torch.no_grad():
@@ -228,10 +233,7 @@ def sac(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fre
         else:
             actions, _, _ = actor.get_action(torch.Tensor(obs))
             actions = actions.detach().cpu().numpy()
-        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-        log_episodes(infos, returns)
-        store(rb, obs, next_obs, actions, rewards, terminations, infos)
-        obs = next_obs
+        obs = env_step(envs, rb, obs, actions, returns)
         if global_step > learning_starts:
             s, a, s2, done, r = rb.sample(batch_size)
             with torch.no_grad():
@@ -296,10 +298,7 @@ def dqn(env_id: str, learning_starts: int, steps: int, seed: int = 1, total_time
         else:
             q_values = q_network(torch.Tensor(obs))
             actions = torch.argmax(q_values, dim=1).cpu().numpy()
-        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-        log_episodes(infos, returns)
-        store(rb, obs, next_obs, actions, rewards, terminations, infos)
-        obs = next_obs
+        obs = env_step(envs, rb, obs, actions, returns)
         if global_step > learning_starts:
             if global_step % train_frequency == 0:
                 s, a, s2, done, r = rb.sample(batch_size)
