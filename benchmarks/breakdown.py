@@ -52,8 +52,10 @@ SETTINGS = {
                 flags=dict(train_frequency=10, target_network_frequency=500, batch_size=128)),
 }
 
-# CleanRL's steps/s at these settings on a 2-core CPU like this one (anchors.md; another day, not this run).
-CLEANRL_REFERENCE = {"ddpg": 330, "sac": 110, "dqn": 7000}
+# CleanRL's steps/s at these settings on a 2-core CPU like this one (anchors.md; another day, not this run), and
+# which of our two measures it matches. CleanRL prints global_step / (time since its loop began), warm-up included:
+# DQN's figure is that print at the end of a 50k-step run, the run timed here; DDPG's is read "once training".
+CLEANRL_REFERENCE = {"ddpg": (330, "training"), "sac": (110, "training"), "dqn": (7000, "whole run")}
 
 
 # The functions each phase is made of: (owner, attribute name). A call nested in another timed call counts
@@ -79,7 +81,7 @@ class Clock:
     def __init__(self):
         self.totals = defaultdict(float)
         self.depth = 0
-        self.start = self.end = None
+        self.loop_start = self.start = self.end = None
         self.restore = []
 
     def wrap(self, owner, name: str, phase: str) -> None:
@@ -104,6 +106,20 @@ class Clock:
         setattr(owner, name, timed)
         self.restore.append((owner, name, original))
 
+    def mark_loop_start(self) -> None:
+        """Note when the training loop resets its envs: where CleanRL starts the clock of the steps/s it prints."""
+        original = gym.vector.SyncVectorEnv.reset
+        clock = self
+
+        @functools.wraps(original)
+        def reset(*args, **kwargs):
+            if clock.loop_start is None:
+                clock.loop_start = time.perf_counter()
+            return original(*args, **kwargs)
+
+        gym.vector.SyncVectorEnv.reset = reset
+        self.restore.append((gym.vector.SyncVectorEnv, "reset", original))
+
     def stop(self, *_args, **_kwargs):
         if self.end is None:
             self.end = time.perf_counter()
@@ -120,6 +136,7 @@ def time_phases(algo: str) -> dict:
     for phase, functions in phases(module).items():
         for owner, name in functions:
             clock.wrap(owner, name, phase)
+    clock.mark_loop_start()
     original_evaluate = module.evaluate
 
     def evaluate_after_stop(*args, **kwargs):
@@ -139,11 +156,12 @@ def time_phases(algo: str) -> dict:
     total = clock.end - clock.start
     measured = dict(clock.totals)
     measured["other"] = total - sum(measured.values())
-    return {"steps_per_s": s["steps"] / total, "ms_per_step": {k: 1e3 * v / s["steps"] for k, v in measured.items()}}
+    return {"steps_per_s": s["steps"] / total, "ms_per_step": {k: 1e3 * v / s["steps"] for k, v in measured.items()},
+            "whole_run": (s["learning_starts"] + s["steps"]) / (clock.end - clock.loop_start)}
 
 
-def time_stand_in(algo: str) -> float:
-    """Training-phase steps/s of benchmarks/cleanrl_style.py's loop for algo at SETTINGS' settings."""
+def time_stand_in(algo: str) -> tuple[float, float]:
+    """Steps/s of benchmarks/cleanrl_style.py's loop for algo at SETTINGS' settings: training phase, whole run."""
     s = SETTINGS[algo]
     flags = {name: value for name, value in s["flags"].items() if name in ("policy_frequency", "batch_size",
                                                                           "train_frequency", "target_network_frequency")}
@@ -259,19 +277,27 @@ def report(algos: list[str], pairs: int = 3) -> None:
         for _ in range(pairs):
             stand_in.append(time_stand_in(algo))
             ours.append(time_phases(algo))
-            print(f"  {algo}: stand-in {stand_in[-1]:.0f} steps/s, ours {ours[-1]['steps_per_s']:.0f}", flush=True)
+            print(f"  {algo}: training phase: stand-in {stand_in[-1][0]:.0f} steps/s, ours {ours[-1]['steps_per_s']:.0f}; "
+                  f"whole run: stand-in {stand_in[-1][1]:.0f}, ours {ours[-1]['whole_run']:.0f}", flush=True)
         timing = sorted(ours, key=lambda t: t["steps_per_s"])[len(ours) // 2]  # the median run, with its phases
-        rows.append((algo, timing, statistics.median(stand_in), floor(algo)))
+        medians = {"training": (timing["steps_per_s"], statistics.median(t for t, _ in stand_in)),
+                   "whole run": (statistics.median(t["whole_run"] for t in ours), statistics.median(w for _, w in stand_in))}
+        rows.append((algo, timing, medians, floor(algo)))
 
-    print("\nSteps/s in the training phase at CleanRL's settings (medians; CleanRL's own figure is anchors.md's, "
-          "measured on another day: the stand-in's ratio to it shows how this machine compares with that day):")
-    print("| algo | env | ours | CleanRL-style stand-in | ours / stand-in | CleanRL's figure | ours / figure | "
-          "stand-in / figure |")
-    print("|---|---|---|---|---|---|---|---|")
-    for algo, timing, stand_in_sps, _ in rows:
-        reference, sps = CLEANRL_REFERENCE[algo], timing["steps_per_s"]
-        print(f"| {algo} | {SETTINGS[algo]['env_id']} | {sps:.0f} | {stand_in_sps:.0f} | {sps / stand_in_sps:.2f} | "
-              f"{reference} | {sps / reference:.2f} | {stand_in_sps / reference:.2f} |")
+    print("\nSteps/s at CleanRL's settings (medians). Training phase: from learning_starts to the end. Whole run: "
+          "every step since the loop began, as CleanRL prints it. CleanRL's own figure is anchors.md's, measured on "
+          "another day: the stand-in's ratio to it shows how this machine compares with that day.")
+    print("| algo | env | training: ours | stand-in | ours / stand-in | whole run: ours | stand-in | ours / stand-in | "
+          "CleanRL's figure | ours / figure | stand-in / figure |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for algo, _, medians, _ in rows:
+        reference, measure = CLEANRL_REFERENCE[algo]
+        cells = [SETTINGS[algo]["env_id"]]
+        for ours_sps, stand_in_sps in medians.values():
+            cells += [f"{ours_sps:.0f}", f"{stand_in_sps:.0f}", f"{ours_sps / stand_in_sps:.2f}"]
+        ours_sps, stand_in_sps = medians[measure]
+        cells += [f"{reference} ({measure})", f"{ours_sps / reference:.2f}", f"{stand_in_sps / reference:.2f}"]
+        print(f"| {algo} | " + " | ".join(cells) + " |")
 
     names = ["env step", "action selection", "replay buffer", "update", "logging", "other"]
     print("\nWhere a training step's time goes (ms per env step, share of the step):")

@@ -14,7 +14,8 @@ file repeats, in our own words, the work CleanRL's scripts do per environment st
   networks moved by a Python loop over parameters (`p.data.copy_(tau * p.data + (1 - tau) * t.data)`);
 - logging: losses read with `.item()` every 100 steps, episode returns from the vector env's infos.
 
-Each function returns steps/s over the training phase (learning_starts to the end). It is an estimate of
+Each function returns steps/s over the training phase (learning_starts to the end), and over the whole run
+the way CleanRL's scripts print it: global_step / (time since the loop began), warm-up included. It is an estimate of
 CleanRL's speed on this machine, not CleanRL: benchmarks/breakdown.py prints it beside CleanRL's figure so
 that the reader can judge how well it stands in (a close stand-in runs at CleanRL's figure times the
 machine's speed that day).
@@ -69,6 +70,12 @@ class NumpyReplayBuffer:
         return tuple(torch.tensor(field) for field in fields)
 
 
+def rates(learning_starts: int, steps: int, loop_start: float, training_start: float) -> tuple[float, float]:
+    """Steps/s of the training phase, and of the whole run as CleanRL prints it (every step since the loop began)."""
+    end = time.perf_counter()
+    return steps / (end - training_start), (learning_starts + steps) / (end - loop_start)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -89,8 +96,9 @@ def store(rb: NumpyReplayBuffer, obs, next_obs, actions, rewards, terminations, 
 
 
 def log_episodes(infos: dict, returns: list) -> None:
-    if "episode" in infos:
-        returns.extend(infos["episode"]["r"][infos["_episode"]].tolist())
+    # per-env episode statistics under SAME_STEP autoreset arrive with the ending step's final_info
+    if "final_info" in infos and "episode" in infos["final_info"]:
+        returns.extend(infos["final_info"]["episode"]["r"][infos["final_info"]["_episode"]].tolist())
 
 
 def env_step(envs, rb: NumpyReplayBuffer, obs, actions, returns: list):
@@ -142,6 +150,7 @@ def ddpg(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fr
     space = envs.single_action_space
     rb = NumpyReplayBuffer(1_000_000, envs.single_observation_space.shape, space.shape)
     returns: list = []
+    loop_start = time.perf_counter()  # where CleanRL starts the clock of the steps/s it prints
     obs, _ = envs.reset(seed=seed)
     start = None
     for global_step in range(learning_starts + steps):
@@ -175,7 +184,7 @@ def ddpg(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fr
             if global_step % 100 == 0:
                 _ = (qf1_loss.item(), actor_loss.item(), qf1_a_values.mean().item())
     envs.close()
-    return steps / (time.perf_counter() - start)
+    return rates(learning_starts, steps, loop_start, start)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +232,7 @@ def sac(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fre
     space = envs.single_action_space
     rb = NumpyReplayBuffer(1_000_000, envs.single_observation_space.shape, space.shape)
     returns: list = []
+    loop_start = time.perf_counter()  # where CleanRL starts the clock of the steps/s it prints
     obs, _ = envs.reset(seed=seed)
     start = None
     for global_step in range(learning_starts + steps):
@@ -266,7 +276,7 @@ def sac(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fre
                 _ = (qf1_a_values.mean().item(), qf2_a_values.mean().item(), qf_loss.item(), actor_loss.item(),
                      alpha_loss.item())
     envs.close()
-    return steps / (time.perf_counter() - start)
+    return rates(learning_starts, steps, loop_start, start)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,6 +297,7 @@ def dqn(env_id: str, learning_starts: int, steps: int, seed: int = 1, total_time
     optimizer = torch.optim.Adam(q_network.parameters(), lr=2.5e-4)
     rb = NumpyReplayBuffer(10_000, envs.single_observation_space.shape, (1,), np.int64)
     returns: list = []
+    loop_start = time.perf_counter()  # where CleanRL starts the clock of the steps/s it prints
     obs, _ = envs.reset(seed=seed)
     start = None
     for global_step in range(learning_starts + steps):
@@ -315,4 +326,4 @@ def dqn(env_id: str, learning_starts: int, steps: int, seed: int = 1, total_time
             if global_step % target_network_frequency == 0:
                 polyak(target_network, q_network, 1.0)
     envs.close()
-    return steps / (time.perf_counter() - start)
+    return rates(learning_starts, steps, loop_start, start)

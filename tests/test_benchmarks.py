@@ -2,6 +2,7 @@
 
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,9 +23,21 @@ def test_stand_in_loop_trains_and_reports_steps_per_second(algo, env_id, monkeyp
 
     monkeypatch.setattr(torch.optim.Adam, "step", counted_step)
     flags = dict(batch_size=32, total_timesteps=200) if algo == "dqn" else dict(batch_size=32)
-    sps = getattr(cleanrl_style, algo)(env_id, learning_starts=100, steps=100, **flags)
-    assert sps > 0
+    training, whole_run = getattr(cleanrl_style, algo)(env_id, learning_starts=100, steps=100, **flags)
+    assert training > 0 and whole_run > 0
     # gradient steps after learning_starts: DQN one per 10 env steps; DDPG a critic step per env step and an
     # actor step per 2; SAC per 2 env steps two critic steps, two actor and two alpha steps
     expected = {"dqn": 9, "ddpg": 99 + 49, "sac": 99 + 2 * 2 * 49}[algo]
     assert len(steps) == expected
+
+
+def test_stand_in_records_the_return_of_each_finished_episode():
+    envs = cleanrl_style.make_envs("CartPole-v1", seed=0)
+    envs.reset(seed=0)
+    returns, steps, terminated = [], 0, [False]
+    while not terminated[0] and steps < 200:  # always pushing left ends an episode within a few dozen steps
+        _, _, terminated, _, infos = envs.step(np.zeros(1, dtype=np.int64))
+        cleanrl_style.log_episodes(infos, returns)
+        steps += 1
+    assert terminated[0]
+    assert returns == [float(steps)]  # CartPole pays 1 per step, the last one included

@@ -66,6 +66,57 @@ def test_epsilon_greedy_explores_with_probability_epsilon(epsilon, greedy_share)
         assert np.bincount(actions, minlength=3)[:2] / len(actions) == pytest.approx([epsilon / 3] * 2, abs=0.01)
 
 
+def hand_made_q_network() -> dqn.QNetwork:
+    """Every layer constant: fc1 weights 0.1, fc2 weights 0.01, out rows +1 and -1 with biases 0 and 1."""
+    q = dqn.QNetwork(obs_dim=2, num_actions=2)
+    with torch.no_grad():
+        for layer, value in ((q.fc1, 0.1), (q.fc2, 0.01)):
+            layer.weight.fill_(value)
+            layer.bias.zero_()
+        q.out.weight[0], q.out.weight[1] = 1.0, -1.0
+        q.out.bias.copy_(torch.tensor([0.0, 1.0]))
+    return q
+
+
+def test_numpy_q_values_match_the_hand_computed_ones_and_the_network():
+    q = hand_made_q_network()
+    obs = np.array([[2.0, 1.0], [1.0, -3.0]], dtype=np.float32)
+    # row 0: fc1 gives 0.1 * 3 = 0.3 on 120 units, fc2 gives 120 * 0.3 * 0.01 = 0.36 on 84 units,
+    # so Q = (84 * 0.36, -84 * 0.36 + 1) = (30.24, -29.24). Row 1: fc1 gives relu(-0.2) = 0, Q = the biases.
+    expected = np.array([[30.24, -29.24], [0.0, 1.0]])
+    assert dqn.q_values_numpy(q.numpy_layers(), obs) == pytest.approx(expected, abs=1e-4)
+    assert q(torch.from_numpy(obs)).detach().numpy() == pytest.approx(expected, abs=1e-4)
+
+
+def test_numpy_layers_follow_optimizer_steps_and_loaded_weights():
+    torch.manual_seed(0)
+    q = dqn.QNetwork(obs_dim=4, num_actions=3)
+    layers = q.numpy_layers()  # taken once, as train() does
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    before = dqn.q_values_numpy(layers, obs)
+    optimizer = torch.optim.Adam(q.parameters(), lr=0.1, fused=True)
+    q(torch.from_numpy(obs)).sum().backward()
+    optimizer.step()
+    after_step = dqn.q_values_numpy(layers, obs)
+    assert not np.allclose(after_step, before)
+    assert after_step == pytest.approx(q(torch.from_numpy(obs)).detach().numpy(), abs=1e-5)
+    q.load_state_dict(dqn.QNetwork(obs_dim=4, num_actions=3).state_dict())  # as --resume does
+    assert not np.allclose(dqn.q_values_numpy(layers, obs), after_step)
+    assert dqn.q_values_numpy(layers, obs) == pytest.approx(q(torch.from_numpy(obs)).detach().numpy(), abs=1e-5)
+
+
+def test_epsilon_greedy_acts_the_same_through_numpy_and_torch():
+    torch.manual_seed(1)
+    q = dqn.QNetwork(obs_dim=4, num_actions=3)
+    obs = np.random.default_rng(1).normal(size=(2000, 4)).astype(np.float32)
+    np.random.seed(0)
+    with_torch = dqn.epsilon_greedy(q, obs, 0.3, num_actions=3)
+    np.random.seed(0)
+    with_numpy = dqn.epsilon_greedy(q, obs, 0.3, num_actions=3, layers=q.numpy_layers())
+    assert np.array_equal(with_torch, with_numpy)
+    assert len(np.unique(with_numpy)) == 3
+
+
 def test_update_target_copies_or_moves_by_tau():
     online, target = constant_layers(online_value=1.0, target_value=0.0)
     dqn.update_target(target, online, tau=0.25)
