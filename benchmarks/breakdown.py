@@ -9,7 +9,8 @@ functions and TensorBoard logging. Everything else in the loop (tensor conversio
 progress line) is "other". Evaluation and checkpoints are switched off until the end and not counted.
 Alternating with it (`--pairs` times each), benchmarks/cleanrl_style.py runs a stand-in for CleanRL's loop
 at the same settings, so that ours is compared with CleanRL's kind of loop on this machine in this run,
-not only with CleanRL's figure from another day.
+not only with CleanRL's figure from another day. Both sides report steps/s over the training phase and
+over the whole run, the latter measured as CleanRL prints it (every step since the loop began).
 
 Part 2 computes the update's floor on this machine. It records every matrix multiply of one update cycle
 (shapes from the profiler), times each shape alone on contiguous tensors with the same thread count, and

@@ -14,11 +14,11 @@ file repeats, in our own words, the work CleanRL's scripts do per environment st
   networks moved by a Python loop over parameters (`p.data.copy_(tau * p.data + (1 - tau) * t.data)`);
 - logging: losses read with `.item()` every 100 steps, episode returns from the vector env's infos.
 
-Each function returns steps/s over the training phase (learning_starts to the end), and over the whole run
-the way CleanRL's scripts print it: global_step / (time since the loop began), warm-up included. It is an estimate of
-CleanRL's speed on this machine, not CleanRL: benchmarks/breakdown.py prints it beside CleanRL's figure so
-that the reader can judge how well it stands in (a close stand-in runs at CleanRL's figure times the
-machine's speed that day).
+Each function returns two steps/s figures: over the training phase (learning_starts to the end), and over
+the whole run the way CleanRL's scripts print theirs, global_step / (time since the loop began), warm-up
+included. They estimate CleanRL's speed on this machine; they are not CleanRL. benchmarks/breakdown.py prints
+them beside CleanRL's figure so that the reader can judge how well the stand-in stands in (a close stand-in
+runs at CleanRL's figure times the machine's speed that day).
 """
 
 import random
