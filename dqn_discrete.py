@@ -161,7 +161,7 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     # Episode statistics are kept per env, and so arrive in infos["final_info"] (1 us a step against the
-    # vector wrapper's 8 us: DQN's whole step is a few dozen us).
+    # vector wrapper's 8 us, in a DQN step of 0.15-0.2 ms on CartPole).
     return gym.vector.SyncVectorEnv([lambda: gym.wrappers.RecordEpisodeStatistics(make_env(args.env_id))] * args.num_envs,
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 

@@ -70,10 +70,21 @@ class NumpyReplayBuffer:
         return tuple(torch.tensor(field) for field in fields)
 
 
-def rates(learning_starts: int, steps: int, loop_start: float, training_start: float) -> tuple[float, float]:
-    """Steps/s of the training phase, and of the whole run as CleanRL prints it (every step since the loop began)."""
-    end = time.perf_counter()
-    return steps / (end - training_start), (learning_starts + steps) / (end - loop_start)
+class PhaseClock:
+    """Made just before the loop's first reset, where CleanRL starts the clock of the steps/s it prints."""
+
+    def __init__(self, learning_starts: int, steps: int):
+        self.learning_starts, self.steps = learning_starts, steps
+        self.loop_start, self.training_start = time.perf_counter(), None
+
+    def tick(self, global_step: int) -> None:
+        if global_step == self.learning_starts:
+            self.training_start = time.perf_counter()
+
+    def rates(self) -> tuple[float, float]:
+        """Steps/s of the training phase, and of the whole run as CleanRL prints it (every step since the loop began)."""
+        end = time.perf_counter()
+        return self.steps / (end - self.training_start), (self.learning_starts + self.steps) / (end - self.loop_start)
 
 
 def seed_everything(seed: int) -> None:
@@ -150,12 +161,10 @@ def ddpg(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fr
     space = envs.single_action_space
     rb = NumpyReplayBuffer(1_000_000, envs.single_observation_space.shape, space.shape)
     returns: list = []
-    loop_start = time.perf_counter()  # where CleanRL starts the clock of the steps/s it prints
+    clock = PhaseClock(learning_starts, steps)
     obs, _ = envs.reset(seed=seed)
-    start = None
     for global_step in range(learning_starts + steps):
-        if global_step == learning_starts:
-            start = time.perf_counter()
+        clock.tick(global_step)
         if global_step < learning_starts:
             actions = np.array([space.sample()])
         else:
@@ -184,7 +193,7 @@ def ddpg(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fr
             if global_step % 100 == 0:
                 _ = (qf1_loss.item(), actor_loss.item(), qf1_a_values.mean().item())
     envs.close()
-    return rates(learning_starts, steps, loop_start, start)
+    return clock.rates()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,12 +241,10 @@ def sac(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fre
     space = envs.single_action_space
     rb = NumpyReplayBuffer(1_000_000, envs.single_observation_space.shape, space.shape)
     returns: list = []
-    loop_start = time.perf_counter()  # where CleanRL starts the clock of the steps/s it prints
+    clock = PhaseClock(learning_starts, steps)
     obs, _ = envs.reset(seed=seed)
-    start = None
     for global_step in range(learning_starts + steps):
-        if global_step == learning_starts:
-            start = time.perf_counter()
+        clock.tick(global_step)
         if global_step < learning_starts:
             actions = np.array([space.sample()])
         else:
@@ -276,7 +283,7 @@ def sac(env_id: str, learning_starts: int, steps: int, seed: int = 1, policy_fre
                 _ = (qf1_a_values.mean().item(), qf2_a_values.mean().item(), qf_loss.item(), actor_loss.item(),
                      alpha_loss.item())
     envs.close()
-    return rates(learning_starts, steps, loop_start, start)
+    return clock.rates()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,12 +304,10 @@ def dqn(env_id: str, learning_starts: int, steps: int, seed: int = 1, total_time
     optimizer = torch.optim.Adam(q_network.parameters(), lr=2.5e-4)
     rb = NumpyReplayBuffer(10_000, envs.single_observation_space.shape, (1,), np.int64)
     returns: list = []
-    loop_start = time.perf_counter()  # where CleanRL starts the clock of the steps/s it prints
+    clock = PhaseClock(learning_starts, steps)
     obs, _ = envs.reset(seed=seed)
-    start = None
     for global_step in range(learning_starts + steps):
-        if global_step == learning_starts:
-            start = time.perf_counter()
+        clock.tick(global_step)
         epsilon = max(0.05, 1.0 + (0.05 - 1.0) * global_step / (0.5 * total_timesteps))
         if random.random() < epsilon:
             actions = np.array([envs.single_action_space.sample()])
@@ -326,4 +331,4 @@ def dqn(env_id: str, learning_starts: int, steps: int, seed: int = 1, total_time
             if global_step % target_network_frequency == 0:
                 polyak(target_network, q_network, 1.0)
     envs.close()
-    return rates(learning_starts, steps, loop_start, start)
+    return clock.rates()

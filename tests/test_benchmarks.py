@@ -41,3 +41,13 @@ def test_stand_in_records_the_return_of_each_finished_episode():
         steps += 1
     assert terminated[0]
     assert returns == [float(steps)]  # CartPole pays 1 per step, the last one included
+
+
+def test_phase_clock_rates_count_the_training_phase_and_the_whole_run(monkeypatch):
+    times = iter([10.0, 12.0, 16.0])  # made (loop start), learning_starts reached, rates read
+    monkeypatch.setattr(cleanrl_style.time, "perf_counter", lambda: next(times))
+    clock = cleanrl_style.PhaseClock(learning_starts=100, steps=400)
+    for global_step in range(500):
+        clock.tick(global_step)
+    # training: 400 steps in 16 - 12 = 4 s; whole run: 500 steps in 16 - 10 = 6 s
+    assert clock.rates() == pytest.approx((100.0, 500 / 6))
