@@ -268,6 +268,19 @@ def floor(algo: str) -> dict:
             "gflops": flops / floor_time / 1e9, "ratio": update_time / (floor_time / steps)}
 
 
+def steps_per_s_at_floor(timing: dict, floor_ms: float, measure: str, learning_starts: int, steps: int) -> float:
+    """Steps/s a run of ours would reach were its update to cost exactly its floor, the rest of each step as timed.
+
+    `timing` is one of time_phases' results; `measure` is "training" (the training phase) or "whole run" (warm-up
+    included, its steps as timed: time_phases' two rates tell how long the warm-up took).
+    """
+    step_ms = sum(timing["ms_per_step"].values()) - timing["ms_per_step"].get("update", 0.0) + floor_ms
+    if measure == "training":
+        return 1e3 / step_ms
+    warm_up_s = (learning_starts + steps) / timing["whole_run"] - steps / timing["steps_per_s"]
+    return (learning_starts + steps) / (warm_up_s + steps * step_ms / 1e3)
+
+
 def report(algos: list[str], pairs: int = 3) -> None:
     """Measure and print the tables for these algorithms: ours and the stand-in `pairs` times each, alternating."""
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; at CleanRL's settings, {pairs} pairs of "
@@ -309,12 +322,18 @@ def report(algos: list[str], pairs: int = 3) -> None:
         total = sum(ms.values())
         cells = " | ".join(f"{ms.get(n, 0.0):.3f} ({100 * ms.get(n, 0.0) / total:.0f}%)" for n in names)
         print(f"| {algo} | {timing['steps_per_s']:.0f} | {cells} |")
-    print("\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput):")
-    print("| algo | update ms | floor ms | update / floor | matmuls per cycle | matmul GFLOP/s |")
-    print("|---|---|---|---|---|---|")
-    for algo, _, _, f in rows:
+    print("\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput). "
+          "At the floor: the steps/s of the median run above were its update to cost exactly the floor, the rest of "
+          "its steps unchanged, in the measure of CleanRL's figure:")
+    print("| algo | update ms | floor ms | update / floor | matmuls per cycle | matmul GFLOP/s | steps/s at the floor | "
+          "at the floor / CleanRL's figure |")
+    print("|---|---|---|---|---|---|---|---|")
+    for algo, timing, _, f in rows:
+        reference, measure = CLEANRL_REFERENCE[algo]
+        bound = steps_per_s_at_floor(timing, f["floor_ms"], measure, SETTINGS[algo]["learning_starts"],
+                                     SETTINGS[algo]["steps"])
         print(f"| {algo} | {f['update_ms']:.3f} | {f['floor_ms']:.3f} | {f['ratio']:.2f} | {f['matmuls']} | "
-              f"{f['gflops']:.0f} |")
+              f"{f['gflops']:.0f} | {bound:.0f} ({measure}) | {bound / reference:.2f} |")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""benchmarks/cleanrl_style.py: the stand-in loops that benchmarks/breakdown.py times beside ours run to the end."""
+"""benchmarks/cleanrl_style.py: the stand-in loops that benchmarks/breakdown.py times beside ours run to the end;
+breakdown.py's bound at the floor, on hand-made timings."""
 
 import sys
 
@@ -9,6 +10,7 @@ import torch
 from tests.helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+import breakdown  # noqa: E402
 import cleanrl_style  # noqa: E402
 
 
@@ -51,3 +53,14 @@ def test_phase_clock_rates_count_the_training_phase_and_the_whole_run(monkeypatc
         clock.tick(global_step)
     # training: 400 steps in 16 - 12 = 4 s; whole run: 500 steps in 16 - 10 = 6 s
     assert clock.rates() == pytest.approx((100.0, 500 / 6))
+
+
+def test_steps_per_second_at_the_floor_replace_the_update_by_its_floor():
+    # a run of 1000 warm-up and 4000 training steps: 2.5 ms per training step (400/s, 10 s), 2.0 of it update;
+    # the whole run took 5000 / 416.66.. = 12 s, so the warm-up took 2 s
+    timing = {"steps_per_s": 400.0, "whole_run": 5000 / 12,
+              "ms_per_step": {"env step": 0.3, "update": 2.0, "other": 0.2}}
+    # at a floor of 1.1 ms a training step takes 0.3 + 1.1 + 0.2 = 1.6 ms: 625 steps/s
+    assert breakdown.steps_per_s_at_floor(timing, 1.1, "training", 1000, 4000) == pytest.approx(625.0)
+    # the whole run: 2 s of warm-up, then 4000 x 1.6 ms = 6.4 s: 5000 steps in 8.4 s
+    assert breakdown.steps_per_s_at_floor(timing, 1.1, "whole run", 1000, 4000) == pytest.approx(5000 / 8.4)
