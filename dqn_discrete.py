@@ -20,7 +20,10 @@ linearly from `start_e` to `end_e` over `exploration_fraction` of the run; evalu
 from __future__ import annotations
 
 import copy
+import datetime
+import math
 import os
+import pickle
 import random
 import signal
 import sys
@@ -37,10 +40,12 @@ import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
+SCRIPT = os.path.basename(__file__)
+
 
 @dataclass
 class Args:
-    exp_name: str = os.path.basename(__file__).removesuffix(".py")
+    exp_name: str = SCRIPT.removesuffix(".py")
     """name of the experiment, part of the run name `{env_id}__{exp_name}__{seed}__{time}`"""
     seed: int = 1
     """seed of python, numpy, torch and the environments"""
@@ -94,9 +99,9 @@ class Args:
     checkpoint_frequency: int = 10_000
     """write a checkpoint every this many steps, and at the end (0: only at the end)"""
     save_buffer: bool = False
-    """also put the replay buffer in checkpoints, so that `--resume` continues with it"""
+    """also put the replay buffer in periodic and final checkpoints (one written on Ctrl-C or SIGTERM always has it)"""
     resume: str | None = None
-    """checkpoint to continue training from; flags given beside it override the saved settings"""
+    """checkpoint to continue training from; its saved settings become the defaults, so any flag given wins"""
     evaluate: str | None = None
     """checkpoint to load and evaluate for `eval_episodes` episodes, without training"""
     capture_video: bool = False
@@ -108,6 +113,9 @@ class ConfigError(Exception):
 
 
 def check_args(args: Args) -> None:
+    for f in fields(args):
+        if isinstance(getattr(args, f.name), float) and not math.isfinite(getattr(args, f.name)):
+            raise ConfigError(f"--{f.name.replace('_', '-')} must be a finite number, got {getattr(args, f.name)}")
     positive = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "train_frequency",
                 "target_network_frequency", "eval_episodes", "log_frequency"]
     for name in positive:
@@ -228,11 +236,14 @@ class ReplayBuffer:
         return self.split(self.rows[torch.randint(self.size, (batch_size,), device=self.device)])
 
     def state_dict(self) -> dict:
-        return {"pos": self.pos, "size": self.size, "rows": self.rows[:self.size].clone()}
+        return {"pos": self.pos, "size": self.size, "capacity": self.capacity, "rows": self.rows[:self.size].clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.pos, self.size = state["pos"], state["size"]
-        self.rows[:self.size] = state["rows"]
+        rows, self.pos, self.size = state["rows"], state["pos"], state["size"]
+        if state.get("capacity", self.capacity) != self.capacity:  # another --buffer-size: the newest rows, oldest first
+            rows = torch.cat([rows[self.pos:], rows[:self.pos]])[-self.capacity:]
+            self.pos, self.size = len(rows) % self.capacity, len(rows)
+        self.rows[:self.size] = rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,8 +397,56 @@ def save_checkpoint(path: str, state: dict) -> None:
 def load_checkpoint(path: str) -> dict:
     if not os.path.isfile(path):
         raise ConfigError(f"checkpoint {path!r} not found: give the path of a checkpoint.pt under {Args.runs_dir}/")
-    # weights_only=False because the file holds RNG states and settings; load only checkpoints you trust.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:  # weights_only=False because the file holds RNG states and settings; load only checkpoints you trust.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise ConfigError(f"{path!r} cannot be read as a checkpoint ({type(e).__name__}: {e}); it may be truncated or "
+                          "not a checkpoint: give another checkpoint.pt") from None
+    if not isinstance(checkpoint, dict):
+        raise ConfigError(f"{path!r} is not a checkpoint of {SCRIPT}: give a checkpoint.pt that {SCRIPT} wrote")
+    checkpoint.setdefault("script", SCRIPT if "q_network" in checkpoint else None)  # older checkpoints: by content
+    if checkpoint["script"] != SCRIPT:
+        fix = f"use {checkpoint['script']}" if checkpoint["script"] else f"give a checkpoint.pt that {SCRIPT} wrote"
+        raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {checkpoint['script'] or 'something else'}: {fix}")
+    return checkpoint
+
+
+def parse_args() -> tuple[Args, dict | None]:
+    """The command line, and the checkpoint named by --resume or --evaluate, whose settings are then the defaults."""
+    args = tyro.cli(Args)
+    if not (args.resume or args.evaluate):
+        return args, None
+    checkpoint = load_checkpoint(args.evaluate or args.resume)
+    saved = Args(**{f.name: checkpoint["args"][f.name] for f in fields(Args) if f.name in checkpoint["args"]})
+    saved.resume, saved.evaluate = args.resume, args.evaluate
+    args = tyro.cli(Args, default=saved)  # parsed again over the saved settings: every flag given wins
+    if args.env_id != saved.env_id:
+        raise ConfigError(f"--env-id {args.env_id} differs from the checkpoint's {saved.env_id}: a run keeps its env "
+                          "(drop --env-id, or start a new run without --resume)")
+    return args, checkpoint
+
+
+def env_state(envs: gym.vector.VectorEnv) -> bytes | None:
+    """The vector env pickled whole (episodes in progress, their statistics, the envs' RNGs), or None where it cannot be."""
+    sync = envs.unwrapped
+    env_fns, sync.env_fns = sync.env_fns, None  # closures cannot be pickled, and a restored vector env is never rebuilt
+    try:  # an EzPickle env (MuJoCo's) pickles as its constructor's arguments: its attributes carry the simulator's state
+        return pickle.dumps((envs, [vars(env.unwrapped) for env in sync.envs]))
+    except Exception:
+        return None
+    finally:
+        sync.env_fns = env_fns
+
+
+def restore_envs(state: bytes) -> gym.vector.VectorEnv:
+    envs, attributes = pickle.loads(state)
+    for env, saved in zip(envs.unwrapped.envs, attributes):
+        vars(env.unwrapped).update(saved)
+    return envs
+
+
+def all_finite(tensors: list[torch.Tensor]) -> bool:
+    return bool(torch.stack([t.isfinite().all() for t in tensors]).all())
 
 
 def resolve_device(name: str) -> torch.device:
@@ -402,24 +461,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def merge_resumed_args(saved: dict, given: Args) -> Args:
-    """Saved settings, except those the command line set to something other than the default."""
-    defaults, merged = Args(), Args(**{f.name: saved[f.name] for f in fields(Args) if f.name in saved})
-    for f in fields(Args):
-        if getattr(given, f.name) != getattr(defaults, f.name):
-            setattr(merged, f.name, getattr(given, f.name))
-    return merged
-
-
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
-def train(args: Args) -> float:
-    """Train DQN; returns the final mean evaluation return."""
-    checkpoint = None
-    if args.resume:
-        checkpoint = load_checkpoint(args.resume)
-        args = merge_resumed_args(checkpoint["args"], args)
+def train(args: Args, checkpoint: dict | None = None) -> float:
+    """Train DQN, or continue the run `checkpoint` holds; returns the final mean evaluation return."""
     check_args(args)
     device = resolve_device(args.device)
 
@@ -437,23 +483,47 @@ def train(args: Args) -> float:
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     rb = ReplayBuffer(args.buffer_size, obs_dim, device)
     modules = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer}
+    weights = [*q_network.parameters(), *target_network.parameters()]
     numpy_layers = q_network.numpy_layers() if device.type == "cpu" else None  # acting in numpy: see q_values_numpy
 
-    global_step, num_updates, episodes_done = 0, 0, 0
+    # refill_until: after a resume without the replay buffer, no update until it holds learning_starts new transitions
+    global_step, num_updates, episodes_done, refill_until = 0, 0, 0, 0
+    recent_returns = deque(maxlen=10)
     if checkpoint is not None:
+        if args.total_timesteps <= checkpoint["global_step"]:
+            raise ConfigError(f"the checkpoint is at step {checkpoint['global_step']} and --total-timesteps is "
+                              f"{args.total_timesteps}: raise --total-timesteps to train on")
         run_dir = os.path.dirname(os.path.abspath(args.resume))
         for name, module in modules.items():
             module.load_state_dict(checkpoint[name])
-        global_step, num_updates, episodes_done = (checkpoint["global_step"], checkpoint["num_updates"],
-                                                   checkpoint["episodes_done"])
+        optimizer.param_groups[0]["lr"] = args.learning_rate  # the flag's, not the one saved in the optimizer's state
+        global_step, num_updates, episodes_done = (checkpoint[k] for k in ("global_step", "num_updates", "episodes_done"))
+        refill_until = checkpoint.get("refill_until", 0)
+        recent_returns.extend(checkpoint.get("recent_returns", []))
+        set_rng_states(checkpoint["rng"])
         if checkpoint.get("buffer") is not None:
             rb.load_state_dict(checkpoint["buffer"])
-        set_rng_states(checkpoint["rng"])
-        print(f"resumed {args.resume} at step {global_step}, replay buffer holds {rb.size} transitions")
+            note = f"replay buffer holds {rb.size} transitions"
+        else:
+            refill_until = global_step + args.learning_starts
+            note = f"no replay buffer saved: {args.learning_starts} new transitions before updates go on"
+        if checkpoint.get("envs") is not None and checkpoint["args"]["num_envs"] == args.num_envs:
+            envs.close()
+            envs, obs = restore_envs(checkpoint["envs"]), checkpoint["obs"]  # the episodes in progress go on
+        else:
+            obs, _ = envs.reset(seed=args.seed + global_step)
+            note += "; the envs start fresh episodes (the checkpoint holds no env state for this --num-envs)"
+        print(f"resumed {args.resume} at step {global_step}; {note}")
     else:
         run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}".replace("/", "-").replace(":", "-")
         run_dir = os.path.join(args.runs_dir, run_name)
-    os.makedirs(run_dir, exist_ok=True)
+        obs, _ = envs.reset(seed=args.seed)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the run folder {run_dir!r} ({e.strerror}): give a writable --runs-dir") from None
+    if env_state(envs) is None:
+        print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     video_dir = os.path.join(run_dir, "videos") if args.capture_video else None
     writer = SummaryWriter(run_dir, purge_step=global_step if checkpoint else None)
@@ -462,18 +532,19 @@ def train(args: Args) -> float:
 
     def training_state(with_buffer: bool) -> dict:
         state = {name: copy.deepcopy(module.state_dict()) for name, module in modules.items()}
-        state.update(args=asdict(args), global_step=global_step, num_updates=num_updates,
-                     episodes_done=episodes_done, rng=rng_states(),
+        state.update(script=SCRIPT, args=asdict(args), global_step=global_step, num_updates=num_updates,
+                     episodes_done=episodes_done, refill_until=refill_until, recent_returns=list(recent_returns),
+                     envs=env_state(envs), obs=obs.copy(), rng=rng_states(),
                      buffer=rb.state_dict() if with_buffer else None)
         return state
 
-    def stop_diverged(what: str):
+    def stop_diverged(what: str, fix: str = "lower --learning-rate, or check the env's rewards and observations"):
         save_checkpoint(checkpoint_path, last_good_state)
         writer.close()
         envs.close()
         print(f"error: {what} became NaN or inf between steps {last_good_state['global_step']} and {global_step}; "
-              f"{checkpoint_path} holds the last finite state (step {last_good_state['global_step']}): lower "
-              "--learning-rate or check the env's rewards and observations for NaN/inf", file=sys.stderr)
+              f"{checkpoint_path} holds the last finite state (step {last_good_state['global_step']}): {fix}",
+              file=sys.stderr)
         raise SystemExit(1)
 
     stop_signal = None
@@ -490,12 +561,11 @@ def train(args: Args) -> float:
     loss_sums = torch.zeros(2, device=device)  # TD loss, mean Q of the actions taken
     updates_since_log = 0
     last_good_state = training_state(with_buffer=False)
-    recent_returns = deque(maxlen=10)
     eval_seed = args.seed + 1_000_000  # evaluation episodes never share seeds with training
     final_eval = float("nan")
+    learn_from = max(args.learning_starts, refill_until)
     last_log_time, last_log_step = time.time(), global_step
 
-    obs, _ = envs.reset(seed=args.seed + global_step)
     while global_step < args.total_timesteps:
         # 1. Act epsilon-greedily, epsilon following its linear schedule.
         epsilon = linear_schedule(args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step)
@@ -509,6 +579,9 @@ def train(args: Args) -> float:
         if "final_obs" in infos:
             for i in np.flatnonzero(infos["_final_obs"]):
                 real_next_obs[i] = infos["final_obs"][i]
+        if not (np.isfinite(rewards).all() and np.isfinite(real_next_obs).all()):  # before it reaches the buffer
+            stop_diverged("the env's " + ("reward" if np.isfinite(real_next_obs).all() else "observation"),
+                          "check the env: its rewards and observations must be finite numbers")
         rb.add(obs, actions, rewards, real_next_obs, terminations)
         obs = next_obs
 
@@ -521,7 +594,7 @@ def train(args: Args) -> float:
                 writer.add_scalar("charts/episodic_length", episode["l"][i], global_step)
 
         # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
-        if global_step >= args.learning_starts and rb.size >= args.batch_size:
+        if global_step >= learn_from and rb.size >= args.batch_size:
             if is_due(global_step, args.train_frequency, args.num_envs):
                 loss, q_mean = update_q(q_network, optimizer, target_network, rb.sample(args.batch_size), args.gamma,
                                         args.double_dqn, args.loss)
@@ -532,18 +605,17 @@ def train(args: Args) -> float:
             if is_due(global_step, args.target_network_frequency, args.num_envs):
                 update_target(target_network, q_network, args.tau)
 
-        # 4. Log (checking the losses are finite), evaluate, checkpoint.
+        # 4. Log (checking the losses and weights are finite), evaluate, checkpoint.
         finished = global_step >= args.total_timesteps
         stopping = stop_signal is not None  # read once: a signal arriving later in this step is seen at the next
-        save_now = finished or stopping or (args.checkpoint_frequency and
-                                               global_step % args.checkpoint_frequency < args.num_envs)
-        if save_now or global_step % args.log_frequency < args.num_envs:
+        save_now = finished or stopping or (args.checkpoint_frequency and is_due(global_step, args.checkpoint_frequency,
+                                                                                 args.num_envs))
+        log_now = is_due(global_step, args.log_frequency, args.num_envs)
+        if save_now or log_now:
             if not torch.isfinite(loss_sums).all():
                 stop_diverged("a loss")
-            now = time.time()
-            sps = (global_step - last_log_step) / max(now - last_log_time, 1e-9)
-            last_log_time, last_log_step = now, global_step
-            writer.add_scalar("charts/SPS", sps, global_step)
+            if not all_finite(weights):
+                stop_diverged("the weights")
             writer.add_scalar("charts/epsilon", epsilon, global_step)
             if updates_since_log:
                 sums = loss_sums.tolist()
@@ -552,26 +624,33 @@ def train(args: Args) -> float:
             loss_sums.zero_()
             updates_since_log = 0
             last_good_state = training_state(with_buffer=False)
+        if log_now:  # a full interval only: a stop or a last step between two logs writes no rate
+            now = time.time()
+            sps = (global_step - last_log_step) / max(now - last_log_time, 1e-9)
+            writer.add_scalar("charts/SPS", sps, global_step)
+            warm_up = global_step < learn_from
+            # time left in the phase the run is in; none from an interval that spans the start of learning
+            seconds_left = ((learn_from if warm_up else args.total_timesteps) - global_step) / max(sps, 1e-9)
+            left = "?:??:??" if last_log_step < learn_from <= global_step else datetime.timedelta(seconds=int(seconds_left))
+            last_log_time, last_log_step = now, global_step
             recent = f"{np.mean(recent_returns):9.1f}" if recent_returns else "        -"
-            seconds_left = int((args.total_timesteps - global_step) / max(sps, 1e-9))
             print(f"step {global_step:>8}/{args.total_timesteps} | episodes {episodes_done:>5} | return (last 10) "
-                  f"{recent} | {sps:6.0f} steps/s | {seconds_left // 3600}:{seconds_left // 60 % 60:02d}:"
-                  f"{seconds_left % 60:02d} left", flush=True)
+                  f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else ""), flush=True)
 
-        if (args.eval_frequency and global_step % args.eval_frequency < args.num_envs) or finished:
+        if (args.eval_frequency and is_due(global_step, args.eval_frequency, args.num_envs)) or finished:
             returns = evaluate(q_network, args.env_id, args.eval_episodes, eval_seed, video_dir, f"eval-step{global_step}")
             final_eval = float(returns.mean())
             writer.add_scalar("eval/episodic_return", final_eval, global_step)
             print(f"eval at step {global_step}: return {final_eval:.1f} +- {returns.std():.1f} "
                   f"over {args.eval_episodes} episodes", flush=True)
 
-        if save_now:
-            save_checkpoint(checkpoint_path, training_state(with_buffer=args.save_buffer))
+        if save_now:  # the checkpoint of a stop by signal carries the buffer: it is the one a user resumes
+            save_checkpoint(checkpoint_path, training_state(with_buffer=args.save_buffer or stopping))
         if stopping:
             writer.close()
             envs.close()
             print(f"stopped by signal {stop_signal} at step {global_step}; checkpoint written to {checkpoint_path}; "
-                  f"continue with: python {os.path.basename(__file__)} --resume {checkpoint_path}", flush=True)
+                  f"continue with: python {SCRIPT} --resume {checkpoint_path}", flush=True)
             raise SystemExit(128 + stop_signal)
 
     writer.close()
@@ -580,28 +659,27 @@ def train(args: Args) -> float:
     return final_eval
 
 
-def evaluate_checkpoint(args: Args) -> float:
-    """Load a checkpoint's Q-network and evaluate it greedily, recording every episode when --capture-video is on."""
-    checkpoint = load_checkpoint(args.evaluate)
-    saved = checkpoint["args"]
-    env = make_env(saved["env_id"])
-    check_spaces(saved["env_id"], env.observation_space, env.action_space)
+def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
+    """Evaluate a checkpoint's Q-network greedily, recording every episode when --capture-video is on."""
+    check_args(args)
+    env = make_env(args.env_id)
+    check_spaces(args.env_id, env.observation_space, env.action_space)
     obs_dim = int(np.prod(env.observation_space.shape))
     q_network = QNetwork(obs_dim, int(env.action_space.n))
     q_network.load_state_dict(checkpoint["q_network"])
     env.close()
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
-    returns = evaluate(q_network, saved["env_id"], args.eval_episodes, args.seed + 1_000_000, video_dir,
+    returns = evaluate(q_network, args.env_id, args.eval_episodes, args.seed + 1_000_000, video_dir,
                        f"evaluate-step{checkpoint['global_step']}")
-    print(f"{saved['env_id']} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
+    print(f"{args.env_id} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
           f"+- {returns.std():.1f} over {args.eval_episodes} episodes")
     return float(returns.mean())
 
 
 def main() -> None:
-    args = tyro.cli(Args)
     try:
-        evaluate_checkpoint(args) if args.evaluate else train(args)
+        args, checkpoint = parse_args()
+        evaluate_checkpoint(args, checkpoint) if args.evaluate else train(args, checkpoint)
     except (ConfigError, gym.error.DependencyNotInstalled) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         raise SystemExit(2) from None
