@@ -526,7 +526,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
         print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     video_dir = os.path.join(run_dir, "videos") if args.capture_video else None
-    writer = SummaryWriter(run_dir, purge_step=global_step if checkpoint else None)
+    # a resumed run drops what the stopped one logged after its checkpoint's step
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if checkpoint else None)
     if checkpoint is None:
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items()))
 

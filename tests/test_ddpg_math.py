@@ -82,13 +82,25 @@ def test_critic_loss_is_mean_squared_error_without_broadcast():
     assert critic(torch.zeros(7, 3), torch.zeros(7, 2)).shape == (7,)
 
 
-def test_actor_loss_is_minus_mean_q_of_the_actors_action():
-    torch.manual_seed(0)
-    actor = constant_actor(0.5, -1.0, 1.0, action_dim=1)
+def linear_critic(slope: float) -> ddpg.Critic:
+    """A Critic over (2-dim obs, 1-dim action) whose Q(s, a) is exactly slope * a for a in [-1, 1]."""
     critic = ddpg.Critic(2, 1)
-    obs = torch.randn(4, 2)
-    expected = -critic(obs, torch.full((4, 1), 0.5)).mean()
-    assert ddpg.actor_loss(actor, critic, obs).item() == pytest.approx(expected.item(), abs=1e-5)
+    first, second, last = critic.net[0], critic.net[2], critic.net[4]
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.zero_()
+        first.weight[0, 2], first.bias[0] = 1.0, 2.0  # unit 0 = relu(a + 2) = a + 2
+        second.weight[0, 0] = 1.0  # unit 0 again
+        last.weight[0, 0], last.bias[0] = slope, -2.0 * slope  # slope * (a + 2) - 2 slope
+    return critic
+
+
+def test_actor_loss_is_minus_mean_q_of_the_actors_action():
+    actor = constant_actor(0.5, -1.0, 1.0, action_dim=1)
+    # Q(s, a) = 3a and mu(s) = 0.5 for every s: the loss is -3 * 0.5, whatever the batch
+    assert ddpg.actor_loss(actor, linear_critic(3.0), torch.randn(4, 2)).item() == pytest.approx(-1.5, abs=1e-6)
+    assert ddpg.actor_loss(constant_actor(-0.25, -1.0, 1.0, 1), linear_critic(2.0), torch.randn(9, 2)).item() == \
+        pytest.approx(0.5, abs=1e-6)
 
 
 def test_polyak_update_moves_target_by_tau():
@@ -154,17 +166,44 @@ def ddpg_setup():
     return actor, critic, targets, batch
 
 
-def test_update_critic_lowers_the_td_error_and_leaves_targets_and_actor_alone():
+def constant_critic(value: float, obs_dim: int = 3) -> ddpg.Critic:
+    """A Critic whose Q(s, a) is `value` for every input."""
+    critic = ddpg.Critic(obs_dim, 1)
+    with torch.no_grad():
+        critic.net[-1].weight.zero_()
+        critic.net[-1].bias.fill_(value)
+    return critic
+
+
+def test_update_critic_returns_the_hand_worked_td_loss():
+    # Q = 0 everywhere, Q' = 2 everywhere, r = 1, gamma = 0.5: y = 1 + 0.5 * 2 = 2, or 1 where terminated.
+    critic, target_critic = constant_critic(0.0), constant_critic(2.0)
+    target_actor = ddpg.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32))
+    batch = (torch.randn(2, 3), torch.zeros(2, 1), torch.ones(2), torch.randn(2, 3), torch.tensor([0.0, 1.0]))
+    optimizer = torch.optim.SGD(critic.parameters(), lr=0.1)
+    loss, q_mean = ddpg.update_critic(critic, optimizer, target_actor, target_critic, batch, gamma=0.5)
+    assert loss.item() == pytest.approx((2.0**2 + 1.0**2) / 2) and q_mean.item() == 0.0
+    # one SGD step on the last bias: d loss / d b = mean 2 (q - y) = -3, so b = 0 + 0.1 * 3
+    assert critic.net[-1].bias.item() == pytest.approx(0.3)
+
+
+def test_update_critic_lowers_the_td_error_and_no_gradient_reaches_the_targets(monkeypatch):
     actor, critic, (target_actor, target_critic), batch = ddpg_setup()
-    frozen = [p.clone() for p in [*actor.parameters(), *target_actor.parameters(), *target_critic.parameters()]]
+    targets = [*target_actor.parameters(), *target_critic.parameters()]
+    assert all(p.requires_grad for p in targets)  # even unfrozen targets must get no gradient from the TD target
+    labels = []
+    monkeypatch.setattr(ddpg, "td_target", lambda *a, **k: labels.append(original_td_target(*a, **k)) or labels[-1])
     optimizer = torch.optim.SGD(critic.parameters(), lr=0.05)
     first_loss, _ = ddpg.update_critic(critic, optimizer, target_actor, target_critic, batch, gamma=0.99)
     for _ in range(20):
         loss, q_mean = ddpg.update_critic(critic, optimizer, target_actor, target_critic, batch, gamma=0.99)
     assert loss < 0.5 * first_loss  # same batch, fixed targets: plain regression
     assert not loss.requires_grad and q_mean.shape == ()
-    after = [*actor.parameters(), *target_actor.parameters(), *target_critic.parameters()]
-    assert all(torch.equal(a, b) for a, b in zip(frozen, after))
+    assert len(labels) == 21 and not any(y.requires_grad for y in labels)  # y is a label, not a function of weights
+    assert all(p.grad is None for p in [*targets, *actor.parameters()])
+
+
+original_td_target = ddpg.td_target
 
 
 def test_update_actor_raises_q_without_touching_the_critic():

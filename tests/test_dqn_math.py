@@ -157,10 +157,12 @@ def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("double_dqn", [False, True])
-def test_update_q_regresses_toward_a_fixed_target_and_leaves_the_target_alone(double_dqn):
+def test_update_q_regresses_toward_a_fixed_target_and_no_gradient_reaches_it(double_dqn, monkeypatch):
     torch.manual_seed(0)
     q_network, target_network = dqn.QNetwork(4, 2), dqn.QNetwork(4, 2)
     target_before = [p.clone() for p in target_network.parameters()]
+    labels, td_target = [], dqn.td_target
+    monkeypatch.setattr(dqn, "td_target", lambda *a, **k: labels.append(td_target(*a, **k)) or labels[-1])
     batch = (torch.randn(32, 4), torch.randint(0, 2, (32,)), torch.randn(32), torch.randn(32, 4), torch.zeros(32))
     optimizer = torch.optim.SGD(q_network.parameters(), lr=0.05)
     first, _ = dqn.update_q(q_network, optimizer, target_network, batch, 0.9, double_dqn, "mse")
@@ -168,3 +170,26 @@ def test_update_q_regresses_toward_a_fixed_target_and_leaves_the_target_alone(do
         loss, q_mean = dqn.update_q(q_network, optimizer, target_network, batch, 0.9, double_dqn, "mse")
     assert loss < first and q_mean.shape == () and not loss.requires_grad
     assert all(torch.equal(a, b) for a, b in zip(target_before, target_network.parameters()))
+    # the target network requires grad here, yet the label y is built without a graph: no gradient reaches it
+    assert len(labels) == 21 and not any(y.requires_grad for y in labels)
+    assert all(p.requires_grad and p.grad is None for p in target_network.parameters())
+
+
+def constant_q_network(values: list[float]) -> dqn.QNetwork:
+    """A QNetwork whose Q(s, .) is `values` for every observation."""
+    q = dqn.QNetwork(4, len(values))
+    with torch.no_grad():
+        q.out.weight.zero_()
+        q.out.bias.copy_(torch.tensor(values))
+    return q
+
+
+@pytest.mark.parametrize("double_dqn,expected_loss", [(False, 3.5**2), (True, 0.5**2)])
+def test_update_q_follows_the_double_dqn_flag(double_dqn, expected_loss):
+    # online Q = [0, 5], target Q' = [7, 1], r = 0, gamma = 0.5, action 0 taken (Q(s, a) = 0):
+    # DQN values s' at max Q' = 7, so y = 3.5; double DQN picks argmax Q = 1 and values it with Q': y = 0.5.
+    q_network, target_network = constant_q_network([0.0, 5.0]), constant_q_network([7.0, 1.0])
+    batch = (torch.randn(8, 4), torch.zeros(8, dtype=torch.long), torch.zeros(8), torch.randn(8, 4), torch.zeros(8))
+    optimizer = torch.optim.SGD(q_network.parameters(), lr=0.0)
+    loss, q_mean = dqn.update_q(q_network, optimizer, target_network, batch, 0.5, double_dqn, "mse")
+    assert loss.item() == pytest.approx(expected_loss) and q_mean.item() == 0.0

@@ -103,8 +103,10 @@ def test_polyak_update_moves_target_by_tau():
         assert torch.allclose(new, 0.75 * old + 0.25 * src)
 
 
-def test_update_functions_move_only_their_own_parameters():
+def test_update_functions_move_only_their_own_parameters(monkeypatch):
     torch.manual_seed(0)
+    labels, soft_td_target = [], sac.soft_td_target
+    monkeypatch.setattr(sac, "soft_td_target", lambda *a, **k: labels.append(soft_td_target(*a, **k)) or labels[-1])
     low, high = np.array([0.0, -1.0], np.float32), np.array([2 * math.pi, 0.5], np.float32)
     actor, critic, target_critic = sac.Actor(3, low, high), sac.TwinCritic(3, 2), sac.TwinCritic(3, 2)
     batch = (torch.randn(32, 3), torch.rand(32, 2), torch.randn(32), torch.randn(32, 3), torch.zeros(32))
@@ -121,6 +123,9 @@ def test_update_functions_move_only_their_own_parameters():
     assert losses.shape == q_means.shape == (2,)
     assert losses.sum() < first.sum()  # the targets are sampled, so noisy, but both critics regress toward them
     assert all(torch.equal(a, b) for a, b in zip(others, snapshot(actor, target_critic)))
+    # y is a label: no gradient from it reaches the policy that sampled a' or the target critics, though both require one
+    assert len(labels) == 21 and not any(y.requires_grad for y in labels)
+    assert all(p.requires_grad and p.grad is None for p in [*actor.parameters(), *target_critic.parameters()])
 
     critics, critic_grads = snapshot(critic), [p.grad.clone() for p in critic.parameters()]
     pi_optimizer = torch.optim.SGD(actor.parameters(), lr=0.01)

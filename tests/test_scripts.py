@@ -170,6 +170,9 @@ def bad_inputs():
         yield script, ["--total-timesteps", "0"], "--total-timesteps must be at least 1"
         yield script, ["--num-envs", "-1"], "--num-envs must be at least 1"
         yield script, ["--resume", "no/such/checkpoint.pt"], "checkpoint 'no/such/checkpoint.pt' not found"
+        yield script, ["--gamma", "nan"], "--gamma must be a finite number, got nan"
+        learning_rate = "--q-lr" if script == "sac_continuous.py" else "--learning-rate"
+        yield script, [learning_rate, "inf"], f"{learning_rate} must be a finite number, got inf"
         # 10^11 rows of [s | a | r | s' | terminated] float32: 9 floats for Pendulum, 11 for CartPole (a is an index)
         row_floats = 11 if config["env_id"] == "CartPole-v1" else 9
         gib = 10**11 * row_floats * 4 / 2**30  # 3352.8 GiB or 4097.8 GiB
@@ -215,14 +218,16 @@ def test_sigint_writes_a_checkpoint_that_resumes(script, tmp_path):
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_nan_loss_stops_with_a_checkpoint_from_before(script, tmp_path):
-    # The env's rewards turn NaN after 150 steps; the last check with finite losses was at step 100.
+    # The env's rewards turn NaN at step 151; the last log, with everything finite, was at step 150.
     args = ["--env-id", SCRIPTS[script]["nan_env"], "--total-timesteps", "1000", "--learning-starts", "50",
             "--batch-size", "16", "--log-frequency", "50", "--eval-frequency", "0"]
     proc = run_script(script, *args, runs_dir=tmp_path)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "became NaN or inf" in proc.stderr and "lower --learning-rate" in proc.stderr
+    # named as what it is, caught before it reaches the replay buffer
+    assert "error: the env's reward became NaN or inf between steps 150 and 151" in proc.stderr
+    assert "check the env: its rewards and observations must be finite" in proc.stderr
     checkpoint = load_checkpoint(the_run_dir(tmp_path))
-    assert checkpoint["global_step"] <= 150
+    assert checkpoint["global_step"] == 150
     for name, value in checkpoint["critic" if "critic" in checkpoint else "q_network"].items():
         assert np.isfinite(value.numpy()).all(), name
