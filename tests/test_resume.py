@@ -3,7 +3,6 @@
 import importlib
 import math
 import re
-import shutil
 import signal
 
 import numpy as np
