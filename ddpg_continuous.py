@@ -53,6 +53,9 @@ class Args:
     """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
     device: str = "auto"
     """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
+    threads: int = 0
+    """torch's CPU threads: 0 keeps torch's default, one per core (fastest for a run alone); give 1 to each of
+    several runs sharing a machine, or they slow each other down far more than their share"""
     runs_dir: str = "runs"
     """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
 
@@ -296,7 +299,7 @@ class ConfigError(Exception):
 def check_args(args: Args) -> None:
     rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size",
                                               "policy_frequency", "eval_episodes", "log_frequency"]),
-             ("0 or more", lambda v: v >= 0, ["learning_starts", "eval_frequency", "checkpoint_frequency",
+             ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency",
                                              "exploration_noise"]),
              ("positive", lambda v: v > 0, ["learning_rate"]),
              ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
@@ -318,6 +321,8 @@ def setup(args: Args) -> torch.device:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -424,14 +429,16 @@ class Run:
         if env_state(self.envs) is None:
             print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
         self.path = os.path.join(self.dir, "checkpoint.pt")
+        self.learn_from = max(args.learning_starts, self.refill_until)
         # a resumed run drops what the stopped one logged after its checkpoint's step
         self.writer = SummaryWriter(self.dir, purge_step=self.global_step + 1 if checkpoint else None)
         if checkpoint is None:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+        print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on "
+              f"{next(policy.parameters()).device} with {torch.get_num_threads()} torch threads; run folder {self.dir}")
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
-        self.learn_from = max(args.learning_starts, self.refill_until)
         self.last_good_state = self.state(with_buffer=False)
         self.last_log_time, self.last_log_step = time.time(), self.global_step
 

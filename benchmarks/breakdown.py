@@ -1,16 +1,13 @@
 """Where a training step's time goes in our scripts, and how close the update runs to its floor.
 
     python benchmarks/breakdown.py                 # all three, at CleanRL's settings
-    python benchmarks/breakdown.py --algos ddpg
+    python benchmarks/breakdown.py --algos ddpg --runs 1
 
 Part 1 runs each script's own `train()` in this process for a short training phase, with timers wrapped
 around the functions it calls: the vector env's step, action selection, the replay buffer, the update
 functions and TensorBoard logging. Everything else in the loop (tensor conversion, bookkeeping, the
 progress line) is "other". Evaluation and checkpoints are switched off until the end and not counted.
-Alternating with it (`--pairs` times each), benchmarks/cleanrl_style.py runs a stand-in for CleanRL's loop
-at the same settings, so that ours is compared with CleanRL's kind of loop on this machine in this run,
-not only with CleanRL's figure from another day. Both sides report steps/s over the training phase and
-over the whole run, the latter measured as CleanRL prints it (every step since the loop began).
+The median of `--runs` runs is reported. CleanRL itself is measured beside ours by benchmarks/speed.py.
 
 Part 2 computes the update's floor on this machine. It records every matrix multiply of one update cycle
 (shapes from the profiler), times each shape alone on contiguous tensors with the same thread count, and
@@ -37,8 +34,6 @@ from torch.utils.tensorboard import SummaryWriter
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import cleanrl_style  # noqa: E402  (benchmarks/cleanrl_style.py)
-
 import ddpg_continuous  # noqa: E402
 import dqn_discrete  # noqa: E402
 import sac_continuous  # noqa: E402
@@ -53,10 +48,9 @@ SETTINGS = {
                 flags=dict(train_frequency=10, target_network_frequency=500, batch_size=128)),
 }
 
-# CleanRL's steps/s at these settings on a 2-core CPU like this one (anchors.md; another day, not this run), and
-# which of our two measures it matches. CleanRL prints global_step / (time since its loop began), warm-up included:
-# DQN's figure is that print at the end of a 50k-step run, the run timed here; DDPG's is read "once training".
-CLEANRL_REFERENCE = {"ddpg": (330, "training"), "sac": (110, "training"), "dqn": (7000, "whole run")}
+# CleanRL's training-phase steps/s at these settings on a 2-core CPU like this one (anchors.md: measured from its
+# event files on 2026-11-25), for a run of this file alone; benchmarks/speed.py passes the figures of its own run.
+CLEANRL_TRAINING = {"ddpg": 330, "sac": 124, "dqn": 7445}
 
 
 # The functions each phase is made of: (owner, attribute name). A call nested in another timed call counts
@@ -161,16 +155,6 @@ def time_phases(algo: str) -> dict:
             "whole_run": (s["learning_starts"] + s["steps"]) / (clock.end - clock.loop_start)}
 
 
-def time_stand_in(algo: str) -> tuple[float, float]:
-    """Steps/s of benchmarks/cleanrl_style.py's loop for algo at SETTINGS' settings: training phase, whole run."""
-    s = SETTINGS[algo]
-    flags = {name: value for name, value in s["flags"].items() if name in ("policy_frequency", "batch_size",
-                                                                          "train_frequency", "target_network_frequency")}
-    if algo == "dqn":
-        flags["total_timesteps"] = s["learning_starts"] + s["steps"]  # the same epsilon schedule as ours
-    return getattr(cleanrl_style, algo)(s["env_id"], s["learning_starts"], s["steps"], **flags)
-
-
 # ---------------------------------------------------------------------------------------------
 # The floor
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +252,19 @@ def floor(algo: str) -> dict:
             "gflops": flops / floor_time / 1e9, "ratio": update_time / (floor_time / steps)}
 
 
+def thread_split(algo: str) -> dict[int, dict]:
+    """The update and its matmul floor with one thread and with two: what the non-matmul rest (update - floor) owes
+    to the fork and join of a second thread on tensors this small."""
+    before, result = torch.get_num_threads(), {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            result[threads] = floor(algo)
+    finally:
+        torch.set_num_threads(before)
+    return result
+
+
 def steps_per_s_at_floor(timing: dict, floor_ms: float, measure: str, learning_starts: int, steps: int) -> float:
     """Steps/s a run of ours would reach were its update to cost exactly its floor, the rest of each step as timed.
 
@@ -281,67 +278,58 @@ def steps_per_s_at_floor(timing: dict, floor_ms: float, measure: str, learning_s
     return (learning_starts + steps) / (warm_up_s + steps * step_ms / 1e3)
 
 
-def report(algos: list[str], pairs: int = 3) -> None:
-    """Measure and print the tables for these algorithms: ours and the stand-in `pairs` times each, alternating."""
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; at CleanRL's settings, {pairs} pairs of "
-          "runs (CleanRL-style stand-in, ours)", flush=True)
+def report(algos: list[str], runs: int = 3, cleanrl_sps: dict[str, float] | None = None) -> None:
+    """Measure and print the tables for these algorithms, the median of `runs` runs each. `cleanrl_sps`: CleanRL's
+    training-phase steps/s measured in the same session (benchmarks/speed.py); without it, anchors' figures."""
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; our step at CleanRL's settings, "
+          f"{runs} runs each", flush=True)
     rows = []
     for algo in algos:
-        ours, stand_in = [], []
-        for _ in range(pairs):
-            stand_in.append(time_stand_in(algo))
-            ours.append(time_phases(algo))
-            print(f"  {algo}: training phase: stand-in {stand_in[-1][0]:.0f} steps/s, ours {ours[-1]['steps_per_s']:.0f}; "
-                  f"whole run: stand-in {stand_in[-1][1]:.0f}, ours {ours[-1]['whole_run']:.0f}", flush=True)
-        timing = sorted(ours, key=lambda t: t["steps_per_s"])[len(ours) // 2]  # the median run, with its phases
-        medians = {"training": (timing["steps_per_s"], statistics.median(t for t, _ in stand_in)),
-                   "whole run": (statistics.median(t["whole_run"] for t in ours), statistics.median(w for _, w in stand_in))}
-        rows.append((algo, timing, medians, floor(algo)))
-
-    print("\nSteps/s at CleanRL's settings (medians). Training phase: from learning_starts to the end. Whole run: "
-          "every step since the loop began, as CleanRL prints it. CleanRL's own figure is anchors.md's, measured on "
-          "another day: the stand-in's ratio to it shows how this machine compares with that day.")
-    print("| algo | env | training: ours | stand-in | ours / stand-in | whole run: ours | stand-in | ours / stand-in | "
-          "CleanRL's figure | ours / figure | stand-in / figure |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for algo, _, medians, _ in rows:
-        reference, measure = CLEANRL_REFERENCE[algo]
-        cells = [SETTINGS[algo]["env_id"]]
-        for ours_sps, stand_in_sps in medians.values():
-            cells += [f"{ours_sps:.0f}", f"{stand_in_sps:.0f}", f"{ours_sps / stand_in_sps:.2f}"]
-        ours_sps, stand_in_sps = medians[measure]
-        cells += [f"{reference} ({measure})", f"{ours_sps / reference:.2f}", f"{stand_in_sps / reference:.2f}"]
-        print(f"| {algo} | " + " | ".join(cells) + " |")
+        timings = []
+        for _ in range(runs):
+            timings.append(time_phases(algo))
+            print(f"  {algo}: training phase {timings[-1]['steps_per_s']:.0f} steps/s", flush=True)
+        timing = sorted(timings, key=lambda t: t["steps_per_s"])[len(timings) // 2]  # the median run, with its phases
+        rows.append((algo, timing, floor(algo)))
 
     names = ["env step", "action selection", "replay buffer", "update", "logging", "other"]
     print("\nWhere a training step's time goes (ms per env step, share of the step):")
     print("| algo | steps/s | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
-    for algo, timing, _, _ in rows:
+    for algo, timing, _ in rows:
         ms = timing["ms_per_step"]
         total = sum(ms.values())
         cells = " | ".join(f"{ms.get(n, 0.0):.3f} ({100 * ms.get(n, 0.0) / total:.0f}%)" for n in names)
         print(f"| {algo} | {timing['steps_per_s']:.0f} | {cells} |")
+    source = "measured beside ours in this session" if cleanrl_sps else "anchors.md's figure, another day"
     print("\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput). "
-          "At the floor: the steps/s of the median run above were its update to cost exactly the floor, the rest of "
-          "its steps unchanged, in the measure of CleanRL's figure:")
+          "At the floor: the training-phase steps/s of the median run above were its update to cost exactly the "
+          f"floor, the rest of its steps unchanged; CleanRL: {source}:")
     print("| algo | update ms | floor ms | update / floor | matmuls per cycle | matmul GFLOP/s | steps/s at the floor | "
-          "at the floor / CleanRL's figure |")
-    print("|---|---|---|---|---|---|---|---|")
-    for algo, timing, _, f in rows:
-        reference, measure = CLEANRL_REFERENCE[algo]
-        bound = steps_per_s_at_floor(timing, f["floor_ms"], measure, SETTINGS[algo]["learning_starts"],
+          "CleanRL steps/s | at the floor / CleanRL |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for algo, timing, f in rows:
+        reference = (cleanrl_sps or CLEANRL_TRAINING)[algo]
+        bound = steps_per_s_at_floor(timing, f["floor_ms"], "training", SETTINGS[algo]["learning_starts"],
                                      SETTINGS[algo]["steps"])
         print(f"| {algo} | {f['update_ms']:.3f} | {f['floor_ms']:.3f} | {f['ratio']:.2f} | {f['matmuls']} | "
-              f"{f['gflops']:.0f} | {bound:.0f} ({measure}) | {bound / reference:.2f} |")
+              f"{f['gflops']:.0f} | {bound:.0f} | {reference:.0f} | {bound / reference:.2f} |")
+    print("\nThe update's non-matmul rest (update - floor, ms per env step) with one torch thread and with two:")
+    print("| algo | update, 1 thread | floor, 1 | rest, 1 | update, 2 threads | floor, 2 | rest, 2 | rest 2 / rest 1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for algo in algos:
+        split = thread_split(algo)
+        rest = {n: split[n]["update_ms"] - split[n]["floor_ms"] for n in (1, 2)}
+        cells = [f"{split[n]['update_ms']:.3f} | {split[n]['floor_ms']:.3f} | {rest[n]:.3f}" for n in (1, 2)]
+        print(f"| {algo} | {cells[0]} | {cells[1]} | {rest[2] / rest[1]:.2f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algos", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--pairs", type=int, default=3, help="runs of ours and of the stand-in, alternating")
+    parser.add_argument("--runs", type=int, default=3, help="runs of ours per algorithm; the median is reported")
     args = parser.parse_args()
-    report(args.algos, args.pairs)
+    report(args.algos, args.runs)
 
 
 if __name__ == "__main__":

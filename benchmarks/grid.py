@@ -12,7 +12,7 @@ finished run, a line says how far each running run is. A run that exits 0 writes
 the same command skips those and resumes the others from their last checkpoint. Failed runs are listed at the
 end with their logs, and the command then exits 1. Flags after `--` go to every script unchanged.
 
-Locally, `--jobs` runs go at once (default: one per core), each with cores // jobs threads. With
+Locally, `--jobs` runs go at once (default: one per core), each given `--threads` cores // jobs. With
 `--ray-address`, each run is a Ray task (one CPU) that receives this repository as its working directory and
 sends its run folder back, so the results land in the same layout on this machine. Ray is optional:
 `pip install -r benchmarks/requirements-cluster.txt`.
@@ -91,9 +91,10 @@ def build_grid(args: argparse.Namespace) -> list[Run]:
 
 def run_here(cmd: list[str], threads: int, log: Path) -> int:
     """Run one script in the current working directory, its console output going to `log` as it comes."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # numpy's BLAS too
     with open(log, "w") as out:
-        return subprocess.run([sys.executable, "-u", *cmd], env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+        return subprocess.run([sys.executable, "-u", *cmd, "--threads", str(threads)], env=env, stdout=out,
+                              stderr=subprocess.STDOUT).returncode
 
 
 def progress(log: Path) -> str:

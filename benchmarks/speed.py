@@ -1,14 +1,20 @@
-"""Side-by-side speed of our scripts and Stable-Baselines3 at identical settings, then where our time goes.
+"""Side-by-side speed of our scripts and the real CleanRL (and Stable-Baselines3), then where our time goes.
 
-    python -m venv /tmp/sb3 && /tmp/sb3/bin/pip install -r benchmarks/requirements-sb3.txt
-    python benchmarks/speed.py --sb3-python /tmp/sb3/bin/python
+    # CleanRL, unmodified, from its repository (vwxyzjn/cleanrl) in a venv of its own with the gymnasium it pins:
+    python -m venv /tmp/cleanrl-venv && /tmp/cleanrl-venv/bin/pip install -r benchmarks/requirements-cleanrl.txt
+    python benchmarks/speed.py --cleanrl-dir CLEANRL_CHECKOUT --cleanrl-python /tmp/cleanrl-venv/bin/python \\
+        [--sb3-python /tmp/sb3/bin/python]
 
-For each algorithm, runs ours and the peer alternately (A B A B ...) as separate processes on this
-machine, then prints per side the median training-phase steps/s (from learning_starts to the end),
-the ratio, the peak resident memory and the final deterministic evaluation returns. It then runs
-benchmarks/breakdown.py: our steps/s at CleanRL's settings beside CleanRL's reference figure, the time
-per phase of a training step, and the update's time against its matrix-multiply floor. Run it by hand
-on an otherwise idle machine; it is not part of the test suite.
+For each algorithm, runs ours and CleanRL's script alternately (A B A B ...), each a separate process, at
+CleanRL's defaults for everything both have (ours with periodic evaluation and checkpoints off, as CleanRL
+does neither). Both sides are measured the same way, from the wall times of their TensorBoard event files:
+the training-phase steps/s is the steps between the first `charts/SPS` event at or after learning_starts and
+the last one, over the wall time between them. It prints per algorithm the median of each side, their ratio,
+the peak resident memory and both sides' mean return over their last 10 training episodes, per seed (so a
+speed gain is never bought with learning). With --sb3-python, Stable-Baselines3 runs beside ours at its own
+comparable settings (its training phase timed from inside, by a callback; final deterministic evaluations
+compared). Then benchmarks/breakdown.py: where our step's time goes, and the update against its floor.
+Run it by hand on an otherwise idle machine; it is not part of the test suite.
 """
 
 import argparse
@@ -26,8 +32,17 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The same work on both sides: networks, batch, buffer, learning_starts, update schedule, Adam's learning rates.
-SETTINGS = {
+# CleanRL's scripts and the settings both sides run: CleanRL's defaults, but for the env and a short budget.
+CLEANRL = {
+    "ddpg": dict(cleanrl="ddpg_continuous_action.py", script="ddpg_continuous.py", env_id="Pendulum-v1",
+                 total=15_000, learning_starts=5_000, ours=["--policy-frequency", "2"]),  # CleanRL's actor delay
+    "sac": dict(cleanrl="sac_continuous_action.py", script="sac_continuous.py", env_id="Pendulum-v1",
+                total=12_000, learning_starts=5_000, ours=[]),  # our defaults are CleanRL's (policy frequency 2)
+    "dqn": dict(cleanrl="dqn.py", script="dqn_discrete.py", env_id="CartPole-v1", total=60_000,
+                learning_starts=10_000, ours=[]),  # our defaults are CleanRL's
+}
+# Stable-Baselines3 at the same work: networks, batch, buffer, learning_starts, update schedule, learning rates.
+SB3 = {
     "ddpg": dict(script="ddpg_continuous.py", env_id="Pendulum-v1", total=15_000, learning_starts=5_000,
                  ours=[]),  # policy_frequency 1: SB3's DDPG updates the actor every step
     "sac": dict(script="sac_continuous.py", env_id="Pendulum-v1", total=10_000, learning_starts=5_000,
@@ -37,10 +52,23 @@ SETTINGS = {
 }
 
 
-def run_measured(cmd: list[str]) -> tuple[str, float]:
-    """Run cmd to the end; its stdout and its peak resident memory in MiB."""
+def ours_command(s: dict, seed: int, runs_dir: str) -> list[str]:
+    return [sys.executable, str(REPO / s["script"]), "--runs-dir", runs_dir, "--env-id", s["env_id"], "--seed", str(seed),
+            "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"]),
+            "--eval-frequency", "0", "--checkpoint-frequency", "0", *s["ours"]]
+
+
+def cleanrl_command(algo: str, seed: int, cleanrl_dir: str, python: str) -> list[str]:
+    s = CLEANRL[algo]
+    return [python, str(Path(cleanrl_dir) / "cleanrl" / s["cleanrl"]), "--env-id", s["env_id"], "--seed", str(seed),
+            "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"]),
+            "--no-track", "--no-capture-video"]
+
+
+def run_measured(cmd: list[str], cwd: str, env: dict | None = None) -> tuple[str, float]:
+    """Run cmd to the end; its output and its peak resident memory in MiB."""
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         out.seek(0)
         text = out.read()
@@ -49,42 +77,108 @@ def run_measured(cmd: list[str]) -> tuple[str, float]:
     return text, usage.ru_maxrss / 1024
 
 
-def run_ours(algo: str, seed: int) -> dict:
-    s = SETTINGS[algo]
+def event_file_figures(run_dir: Path, learning_starts: int) -> dict:
+    """Training-phase steps/s from the wall times of the `charts/SPS` events at or after learning_starts, and the
+    mean return of the last 10 training episodes: the same reading for our event files and CleanRL's."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    points = [(e.step, e.wall_time) for e in events.Scalars("charts/SPS") if e.step >= learning_starts]
+    if len(points) < 2:
+        raise ValueError(f"{run_dir}: fewer than two charts/SPS events after step {learning_starts}")
+    (first_step, first_time), (last_step, last_time) = points[0], points[-1]
+    returns = [e.value for e in events.Scalars("charts/episodic_return")][-10:]
+    return {"sps": (last_step - first_step) / (last_time - first_time), "last10": statistics.mean(returns)}
+
+
+def run_dir_of(runs: Path) -> Path:
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def run_ours(s: dict, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as runs_dir:
-        cmd = [sys.executable, s["script"], "--runs-dir", runs_dir, "--env-id", s["env_id"], "--seed", str(seed),
-               "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"]),
-               "--log-frequency", "1000", "--eval-frequency", "0", "--checkpoint-frequency", "0", *s["ours"]]
-        text, rss = run_measured(cmd)
-        run_dir = next(Path(runs_dir).iterdir())
-        events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        events.Reload()
-        # steps/s of each 1000-step interval after learning_starts: the phase's rate is their harmonic mean
-        rates = [e.value for e in events.Scalars("charts/SPS") if e.step > s["learning_starts"]]
-        final_return = events.Scalars("eval/episodic_return")[-1].value
-    return {"sps": statistics.harmonic_mean(rates), "eval_return": final_return, "rss_mib": rss}
+        _, rss = run_measured(ours_command(s, seed, runs_dir), cwd=str(REPO))
+        return {**event_file_figures(run_dir_of(Path(runs_dir)), s["learning_starts"]), "rss_mib": rss}
 
 
-def run_peer(algo: str, seed: int, python: str) -> dict:
-    s = SETTINGS[algo]
+def run_cleanrl(algo: str, seed: int, cleanrl_dir: str, python: str) -> dict:
+    with tempfile.TemporaryDirectory() as cwd:  # CleanRL writes runs/ into its working directory
+        env = dict(os.environ, PYTHONPATH=str(Path(cleanrl_dir).resolve()))  # its scripts import cleanrl_utils
+        _, rss = run_measured(cleanrl_command(algo, seed, cleanrl_dir, python), cwd=cwd, env=env)
+        return {**event_file_figures(run_dir_of(Path(cwd) / "runs"), CLEANRL[algo]["learning_starts"]), "rss_mib": rss}
+
+
+def run_sb3(algo: str, seed: int, python: str) -> dict:
+    s = SB3[algo]
     cmd = [python, str(REPO / "benchmarks" / "sb3_peer.py"), "--algo", algo, "--env-id", s["env_id"],
            "--seed", str(seed), "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"])]
-    text, rss = run_measured(cmd)
+    text, rss = run_measured(cmd, cwd=str(REPO))
     return {**json.loads(text.strip().splitlines()[-1]), "rss_mib": rss}
+
+
+def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: str) -> dict[str, float]:
+    """Alternate ours and the peer `pairs` times per algorithm (seeds 1, 2, ...); print the table; return the
+    peer's median steps/s per algorithm."""
+    rows, peer_medians = [], {}
+    for algo in algos:
+        results = []
+        for seed in range(1, pairs + 1):
+            results.append((ours(algo, seed), peer(algo, seed)))
+            print(f"{algo} seed {seed}: ours {results[-1][0]['sps']:.0f} steps/s, {name} {results[-1][1]['sps']:.0f}",
+                  flush=True)
+        med = [statistics.median(r[side]["sps"] for r in results) for side in (0, 1)]
+        peer_medians[algo] = med[1]
+        rows.append([algo, f"{med[0]:.0f}", f"{med[1]:.0f}", f"{med[0] / med[1]:.2f}",
+                     " / ".join(f"{max(r[side]['rss_mib'] for r in results):.0f}" for side in (0, 1)),
+                     *(" ".join(f"{r[side][returns]:.0f}" for r in results) for side in (0, 1)),
+                     ", ".join(f"{r[0]['sps']:.0f}/{r[1]['sps']:.0f}" for r in results)])
+    print(f"\n| algo | ours steps/s | {name} steps/s | ours / {name} | peak RSS MiB, ours / {name} | ours {returns} "
+          f"(seeds 1-{pairs}) | {name} {returns} | pairs, ours/{name} |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return peer_medians
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sb3-python", help="python of a venv with benchmarks/requirements-sb3.txt "
-                                             "(without it, only the breakdown and the floor are measured)")
-    parser.add_argument("--algos", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--cleanrl-dir", help="a checkout of vwxyzjn/cleanrl (its cleanrl/ and cleanrl_utils/)")
+    parser.add_argument("--cleanrl-python", help="python of a venv with benchmarks/requirements-cleanrl.txt")
+    parser.add_argument("--sb3-python", help="python of a venv with benchmarks/requirements-sb3.txt")
+    parser.add_argument("--algos", nargs="+", default=list(CLEANRL), choices=list(CLEANRL))
     parser.add_argument("--pairs", type=int, default=3, help="A B pairs per algorithm (seeds 1, 2, ...)")
+    parser.add_argument("--no-breakdown", action="store_true", help="skip benchmarks/breakdown.py's tables")
     args = parser.parse_args()
+    if bool(args.cleanrl_dir) != bool(args.cleanrl_python):
+        sys.exit("error: give --cleanrl-dir and --cleanrl-python together")
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {cpu_model()}", flush=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}", flush=True)
+    cleanrl_sps = None
+    if args.cleanrl_dir:
+        print("\nOurs against CleanRL at CleanRL's settings; training phase, from event-file wall times:", flush=True)
+        cleanrl_sps = side_by_side("CleanRL", args.algos, args.pairs, lambda a, seed: run_ours(CLEANRL[a], seed),
+                                   lambda a, seed: run_cleanrl(a, seed, args.cleanrl_dir, args.cleanrl_python),
+                                   returns="last-10 return")
     if args.sb3_python:
-        side_by_side(args.algos, args.pairs, args.sb3_python)
-    breakdown.report(args.algos)
+        print("\nOurs against Stable-Baselines3 at SB3's comparable settings; training phase; final evaluation:",
+              flush=True)
+        side_by_side("SB3", args.algos, args.pairs, lambda a, seed: sb3_side_ours(a, seed),
+                     lambda a, seed: run_sb3(a, seed, args.sb3_python), returns="eval_return")
+    if not args.no_breakdown:
+        breakdown.report(args.algos, cleanrl_sps=cleanrl_sps)
+
+
+def sb3_side_ours(algo: str, seed: int) -> dict:
+    """Ours at SB3's settings, with the final deterministic evaluation SB3's side reports."""
+    s = SB3[algo]
+    with tempfile.TemporaryDirectory() as runs_dir:
+        cmd = ours_command(s, seed, runs_dir)
+        _, rss = run_measured(cmd, cwd=str(REPO))
+        run_dir = run_dir_of(Path(runs_dir))
+        events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        events.Reload()
+        final_return = events.Scalars("eval/episodic_return")[-1].value
+        return {**event_file_figures(run_dir, s["learning_starts"]), "eval_return": final_return, "rss_mib": rss}
 
 
 def cpu_model() -> str:
@@ -92,28 +186,6 @@ def cpu_model() -> str:
         return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         return "unknown CPU"
-
-
-def side_by_side(algos: list[str], pairs: int, sb3_python: str) -> None:
-    rows = []
-    for algo in algos:
-        ours, peer = [], []
-        for pair in range(pairs):
-            ours.append(run_ours(algo, seed=pair + 1))
-            peer.append(run_peer(algo, seed=pair + 1, python=sb3_python))
-            print(f"{algo} pair {pair + 1}: ours {ours[-1]['sps']:.0f} steps/s, SB3 {peer[-1]['sps']:.0f} steps/s",
-                  flush=True)
-        med_ours = statistics.median(r["sps"] for r in ours)
-        med_peer = statistics.median(r["sps"] for r in peer)
-        rows.append((algo, SETTINGS[algo]["env_id"], med_ours, med_peer, med_ours / med_peer,
-                     max(r["rss_mib"] for r in ours), max(r["rss_mib"] for r in peer),
-                     " ".join(f"{r['eval_return']:.0f}" for r in ours), " ".join(f"{r['eval_return']:.0f}" for r in peer)))
-
-    print("\n| algo | env | ours steps/s | SB3 steps/s | ours / SB3 | ours peak RSS MiB | SB3 peak RSS MiB "
-          "| ours final eval | SB3 final eval |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for algo, env_id, so, sp, ratio, ro, rp, eo, ep in rows:
-        print(f"| {algo} | {env_id} | {so:.0f} | {sp:.0f} | {ratio:.2f} | {ro:.0f} | {rp:.0f} | {eo} | {ep} |")
 
 
 if __name__ == "__main__":

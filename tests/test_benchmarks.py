@@ -1,58 +1,86 @@
-"""benchmarks/cleanrl_style.py: the stand-in loops that benchmarks/breakdown.py times beside ours run to the end;
-breakdown.py's bound at the floor, on hand-made timings."""
+"""benchmarks/: the commands speed.py runs on both sides, its reading of both sides' event files, the thread
+setting reaching torch, and breakdown.py's bound at the floor, on hand-made timings (no CleanRL needed)."""
 
 import sys
 
-import numpy as np
 import pytest
 import torch
+from torch.utils.tensorboard import SummaryWriter
 
-from tests.helpers import REPO
+import ddpg_continuous
+import dqn_discrete
+import sac_continuous
+from tests.helpers import REPO, assert_ok, run_script
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import breakdown  # noqa: E402
-import cleanrl_style  # noqa: E402
+import speed  # noqa: E402
+
+# CleanRL's defaults at commit fe8d8a03 (its Args dataclasses), for the settings both sides have.
+CLEANRL_DEFAULTS = {
+    "ddpg": dict(buffer_size=1_000_000, gamma=0.99, tau=0.005, batch_size=256, learning_rate=3e-4,
+                 exploration_noise=0.1, policy_frequency=2),
+    "sac": dict(buffer_size=1_000_000, gamma=0.99, tau=0.005, batch_size=256, policy_lr=3e-4, q_lr=1e-3,
+                policy_frequency=2, alpha=0.2, autotune=True),
+    "dqn": dict(buffer_size=10_000, gamma=0.99, tau=1.0, target_network_frequency=500, batch_size=128,
+                learning_rate=2.5e-4, start_e=1.0, end_e=0.05, exploration_fraction=0.5, train_frequency=10),
+}
+MODULES = {"ddpg": ddpg_continuous, "sac": sac_continuous, "dqn": dqn_discrete}
 
 
-@pytest.mark.parametrize("algo,env_id", [("ddpg", "Pendulum-v1"), ("sac", "Pendulum-v1"), ("dqn", "CartPole-v1")])
-def test_stand_in_loop_trains_and_reports_steps_per_second(algo, env_id, monkeypatch):
-    steps = []
-    original_step = torch.optim.Adam.step
-
-    def counted_step(self, *args, **kwargs):
-        steps.append(1)
-        return original_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", counted_step)
-    flags = dict(batch_size=32, total_timesteps=200) if algo == "dqn" else dict(batch_size=32)
-    training, whole_run = getattr(cleanrl_style, algo)(env_id, learning_starts=100, steps=100, **flags)
-    assert training > 0 and whole_run > 0
-    # gradient steps after learning_starts: DQN one per 10 env steps; DDPG a critic step per env step and an
-    # actor step per 2; SAC per 2 env steps two critic steps, two actor and two alpha steps
-    expected = {"dqn": 9, "ddpg": 99 + 49, "sac": 99 + 2 * 2 * 49}[algo]
-    assert len(steps) == expected
-
-
-def test_stand_in_records_the_return_of_each_finished_episode():
-    envs = cleanrl_style.make_envs("CartPole-v1", seed=0)
-    envs.reset(seed=0)
-    returns, steps, terminated = [], 0, [False]
-    while not terminated[0] and steps < 200:  # always pushing left ends an episode within a few dozen steps
-        _, _, terminated, _, infos = envs.step(np.zeros(1, dtype=np.int64))
-        cleanrl_style.log_episodes(infos, returns)
-        steps += 1
-    assert terminated[0]
-    assert returns == [float(steps)]  # CartPole pays 1 per step, the last one included
+@pytest.mark.parametrize("algo", list(speed.CLEANRL))
+def test_both_sides_run_the_same_settings(algo):
+    s = speed.CLEANRL[algo]
+    cleanrl = speed.cleanrl_command(algo, 2, "/src/cleanrl-checkout", "/venv/bin/python")
+    assert cleanrl == ["/venv/bin/python", f"/src/cleanrl-checkout/cleanrl/{s['cleanrl']}", "--env-id", s["env_id"],
+                       "--seed", "2", "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"]),
+                       "--no-track", "--no-capture-video"]
+    ours = speed.ours_command(s, 2, "/tmp/runs")
+    for flag in ["--env-id", "--seed", "--total-timesteps", "--learning-starts"]:
+        assert ours[ours.index(flag) + 1] == cleanrl[cleanrl.index(flag) + 1], flag
+    assert ours[ours.index("--eval-frequency") + 1] == "0"  # CleanRL evaluates nothing during training
+    # what ours is not told on its command line, its defaults must give as CleanRL's do
+    module = MODULES[algo]
+    given = dict(zip(s["ours"][::2], s["ours"][1::2]))  # integer flags only, such as --policy-frequency 2
+    args = module.Args(**{flag[2:].replace("-", "_"): int(value) for flag, value in given.items()})
+    for name, value in CLEANRL_DEFAULTS[algo].items():
+        assert getattr(args, name) == value, name
 
 
-def test_phase_clock_rates_count_the_training_phase_and_the_whole_run(monkeypatch):
-    times = iter([10.0, 12.0, 16.0])  # made (loop start), learning_starts reached, rates read
-    monkeypatch.setattr(cleanrl_style.time, "perf_counter", lambda: next(times))
-    clock = cleanrl_style.PhaseClock(learning_starts=100, steps=400)
-    for global_step in range(500):
-        clock.tick(global_step)
-    # training: 400 steps in 16 - 12 = 4 s; whole run: 500 steps in 16 - 10 = 6 s
-    assert clock.rates() == pytest.approx((100.0, 500 / 6))
+def test_event_files_of_both_sides_read_the_same_way(tmp_path):
+    # ours: charts/SPS every 1000 steps, warm-up included; learning from 5000, the run ending at 8000
+    ours = SummaryWriter(tmp_path / "ours")
+    for step, wall in [(1000, 100.0), (4000, 101.0), (5000, 102.0), (6000, 106.0), (7000, 110.0), (8000, 114.0)]:
+        ours.add_scalar("charts/SPS", 1.0, step, walltime=wall)
+    for i, value in enumerate(range(20)):
+        ours.add_scalar("charts/episodic_return", float(value), 400 * i, walltime=100.0 + i * 0.1)
+    ours.close()
+    # CleanRL: charts/SPS every 100 steps after learning_starts (5100 to 5900 here)
+    cleanrl = SummaryWriter(tmp_path / "cleanrl")
+    for k in range(9):
+        cleanrl.add_scalar("charts/SPS", 1.0, 5100 + 100 * k, walltime=50.0 + 0.5 * k)
+    for value in [-100.0, -200.0, -300.0]:
+        cleanrl.add_scalar("charts/episodic_return", value, 5000, walltime=50.0)
+    cleanrl.close()
+    # ours: 3000 steps (5000 to 8000) in 12 s; the mean of the last 10 returns, 10 to 19, is 14.5
+    assert speed.event_file_figures(tmp_path / "ours", 5000) == pytest.approx({"sps": 250.0, "last10": 14.5})
+    # CleanRL: 800 steps (5100 to 5900) in 4 s; fewer than 10 episodes: their mean
+    assert speed.event_file_figures(tmp_path / "cleanrl", 5000) == pytest.approx({"sps": 200.0, "last10": -200.0})
+
+
+def test_threads_flag_reaches_torch(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        ddpg_continuous.setup(ddpg_continuous.Args(threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    for script in ["ddpg_continuous.py", "sac_continuous.py", "dqn_discrete.py"]:
+        env_id = "CartPole-v1" if script == "dqn_discrete.py" else "Pendulum-v1"
+        proc = run_script(script, "--env-id", env_id, "--device", "cpu", "--threads", "1", "--total-timesteps", "20",
+                          "--learning-starts", "10", "--batch-size", "4", "--eval-episodes", "1", runs_dir=tmp_path / script)
+        assert_ok(proc)
+        assert "on cpu with 1 torch threads" in proc.stdout
 
 
 def test_steps_per_second_at_the_floor_replace_the_update_by_its_floor():
