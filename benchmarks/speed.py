@@ -116,9 +116,9 @@ def run_sb3(algo: str, seed: int, python: str) -> dict:
     return {**json.loads(text.strip().splitlines()[-1]), "rss_mib": rss}
 
 
-def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: str) -> dict[str, float]:
-    """Alternate ours and the peer `pairs` times per algorithm (seeds 1, 2, ...); print the table; return the
-    peer's median steps/s per algorithm."""
+def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: str, label: str) -> dict[str, float]:
+    """Alternate ours and the peer `pairs` times per algorithm (seeds 1, 2, ...); print the table, with the
+    `returns` figure of each run under `label`; return the peer's median steps/s per algorithm."""
     rows, peer_medians = [], {}
     for algo in algos:
         results = []
@@ -132,8 +132,8 @@ def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: s
                      " / ".join(f"{max(r[side]['rss_mib'] for r in results):.0f}" for side in (0, 1)),
                      *(" ".join(f"{r[side][returns]:.0f}" for r in results) for side in (0, 1)),
                      ", ".join(f"{r[0]['sps']:.0f}/{r[1]['sps']:.0f}" for r in results)])
-    print(f"\n| algo | ours steps/s | {name} steps/s | ours / {name} | peak RSS MiB, ours / {name} | ours {returns} "
-          f"(seeds 1-{pairs}) | {name} {returns} | pairs, ours/{name} |")
+    print(f"\n| algo | ours steps/s | {name} steps/s | ours / {name} | peak RSS MiB, ours / {name} | ours {label} "
+          f"(seeds 1-{pairs}) | {name} {label} | pairs, ours/{name} |")
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
@@ -158,12 +158,12 @@ def main() -> None:
         print("\nOurs against CleanRL at CleanRL's settings; training phase, from event-file wall times:", flush=True)
         cleanrl_sps = side_by_side("CleanRL", args.algos, args.pairs, lambda a, seed: run_ours(CLEANRL[a], seed),
                                    lambda a, seed: run_cleanrl(a, seed, args.cleanrl_dir, args.cleanrl_python),
-                                   returns="last-10 return")
+                                   returns="last10", label="last-10 training return")
     if args.sb3_python:
         print("\nOurs against Stable-Baselines3 at SB3's comparable settings; training phase; final evaluation:",
               flush=True)
         side_by_side("SB3", args.algos, args.pairs, lambda a, seed: sb3_side_ours(a, seed),
-                     lambda a, seed: run_sb3(a, seed, args.sb3_python), returns="eval_return")
+                     lambda a, seed: run_sb3(a, seed, args.sb3_python), returns="eval_return", label="final evaluation")
     if not args.no_breakdown:
         breakdown.report(args.algos, cleanrl_sps=cleanrl_sps)
 
