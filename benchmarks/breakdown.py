@@ -38,7 +38,7 @@ import ddpg_continuous  # noqa: E402
 import dqn_discrete  # noqa: E402
 import sac_continuous  # noqa: E402
 
-# CleanRL's settings (anchors.md) for the training phase we time: learning_starts, then this many steps.
+# CleanRL's default settings for the training phase we time: learning_starts, then this many steps.
 SETTINGS = {
     "ddpg": dict(module=ddpg_continuous, env_id="Pendulum-v1", learning_starts=5_000, steps=3_000,
                  flags=dict(policy_frequency=2, batch_size=256)),
@@ -48,7 +48,7 @@ SETTINGS = {
                 flags=dict(train_frequency=10, target_network_frequency=500, batch_size=128)),
 }
 
-# CleanRL's training-phase steps/s at these settings on a 2-core CPU like this one (anchors.md: measured from its
+# CleanRL's training-phase steps/s at these settings on a 2-core CPU like this one (measured from its
 # event files on 2026-11-25), for a run of this file alone; benchmarks/speed.py passes the figures of its own run.
 CLEANRL_TRAINING = {"ddpg": 330, "sac": 124, "dqn": 7445}
 
@@ -280,7 +280,7 @@ def steps_per_s_at_floor(timing: dict, floor_ms: float, measure: str, learning_s
 
 def report(algos: list[str], runs: int = 3, cleanrl_sps: dict[str, float] | None = None) -> None:
     """Measure and print the tables for these algorithms, the median of `runs` runs each. `cleanrl_sps`: CleanRL's
-    training-phase steps/s measured in the same session (benchmarks/speed.py); without it, anchors' figures."""
+    training-phase steps/s measured in the same session (benchmarks/speed.py); without it, those of 2026-11-25."""
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; our step at CleanRL's settings, "
           f"{runs} runs each", flush=True)
     rows = []
@@ -301,7 +301,7 @@ def report(algos: list[str], runs: int = 3, cleanrl_sps: dict[str, float] | None
         total = sum(ms.values())
         cells = " | ".join(f"{ms.get(n, 0.0):.3f} ({100 * ms.get(n, 0.0) / total:.0f}%)" for n in names)
         print(f"| {algo} | {timing['steps_per_s']:.0f} | {cells} |")
-    source = "measured beside ours in this session" if cleanrl_sps else "anchors.md's figure, another day"
+    source = "measured beside ours in this session" if cleanrl_sps else "measured on 2026-11-25, another day"
     print("\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput). "
           "At the floor: the training-phase steps/s of the median run above were its update to cost exactly the "
           f"floor, the rest of its steps unchanged; CleanRL: {source}:")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-# CleanRL's published figures (anchors.md), with the setting each was measured at.
+# CleanRL's published figures (its docs' benchmark tables), with the setting each was measured at.
 CLEANRL = {
     ("HalfCheetah-v5", "ddpg"): "10374 +- 157 (last 100, 1M steps, v4)",
     ("HalfCheetah-v5", "sac"): "9635 +- 1424 (last 100, 1M steps, v4)",
