@@ -11,7 +11,7 @@ For a sampled batch of (s, a, r, s', terminated):
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
 overestimation that max over noisy estimates causes. Exploration is epsilon-greedy, epsilon falling
-linearly from `start_e` to `end_e` over `exploration_fraction` of the run; evaluation is greedy.
+linearly from `start_e` to `end_e` over `exploration_fraction` of the run; evaluation uses `eval_epsilon`.
 
     python dqn_discrete.py --env-id CartPole-v1
     tensorboard --logdir runs
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import importlib.util
 import math
 import os
 import pickle
@@ -28,6 +29,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
@@ -52,11 +54,11 @@ class Args:
     torch_deterministic: bool = True
     """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
     device: str = "auto"
-    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ...; this small network
-    trains faster on the CPU, where it also acts in numpy"""
+    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda:1`, ...; this small net is faster on cpu"""
     threads: int = 0
-    """torch's CPU threads: 0 keeps torch's default, one per core (fastest for a run alone); give 1 to each of
-    several runs sharing a machine, or they slow each other down far more than their share"""
+    """torch's CPU threads; 0: one per core, fastest alone (runs sharing a machine: give each cores / runs)"""
+    compile: bool = False
+    """compile the update functions with torch.compile (on CUDA: captured as CUDA graphs); the first updates wait"""
     runs_dir: str = "runs"
     """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
 
@@ -97,6 +99,8 @@ class Args:
     """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
     eval_episodes: int = 10
     """episodes per evaluation"""
+    eval_epsilon: float = 0.05
+    """epsilon of the evaluation episodes' epsilon-greedy actions (CleanRL's evaluation uses 0.05; 0 is greedy)"""
     log_frequency: int = 1_000
     """write losses and speed to TensorBoard, check them for NaN, and print progress, every this many steps"""
     checkpoint_frequency: int = 10_000
@@ -108,7 +112,15 @@ class Args:
     evaluate: str | None = None
     """checkpoint to load and evaluate for `eval_episodes` episodes, without training"""
     capture_video: bool = False
-    """record evaluation episodes as mp4 files in the run's videos/ folder"""
+    """record evaluation episodes as mp4 files in the run's videos/ folder, named by step"""
+    video_episodes: int = 1
+    """episodes recorded per evaluation with --capture-video (the first ones of each evaluation)"""
+    track: bool = False
+    """mirror the TensorBoard log to Weights & Biases (`pip install -r requirements-track.txt`)"""
+    wandb_project_name: str = "cleanRL"
+    """the W&B project of a --track run"""
+    wandb_entity: str | None = None
+    """the W&B entity (user or team) of a --track run; None: your default entity"""
 
 
 class QNetwork(nn.Module):
@@ -125,15 +137,6 @@ class QNetwork(nn.Module):
         """(weight, bias) of each layer as numpy arrays sharing the parameters' memory (CPU only): the
         optimizer's in-place steps and load_state_dict show through them, so they never go stale."""
         return [(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in (self.fc1, self.fc2, self.out)]
-
-
-def q_values_numpy(layers: list[tuple[np.ndarray, np.ndarray]], obs: np.ndarray) -> np.ndarray:
-    """QNetwork.forward in numpy, for acting on the CPU: for one observation and a network this small, torch's
-    per-call dispatch costs more than the arithmetic (benchmarks/README.md has the measurement)."""
-    (w1, b1), (w2, b2), (w3, b3) = layers
-    x = np.maximum(obs.reshape(len(obs), -1).astype(np.float32, copy=False) @ w1.T + b1, 0.0)
-    x = np.maximum(x @ w2.T + b2, 0.0)
-    return x @ w3.T + b3
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
@@ -205,6 +208,15 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
         torch._foreach_copy_(list(target.parameters()), list(online.parameters()))
     else:
         torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+
+
+def q_values_numpy(layers: list[tuple[np.ndarray, np.ndarray]], obs: np.ndarray) -> np.ndarray:
+    """QNetwork.forward in numpy, for acting on the CPU: for one observation and a network this small, torch's
+    per-call dispatch costs more than the arithmetic (benchmarks/README.md has the measurement)."""
+    (w1, b1), (w2, b2), (w3, b3) = layers
+    x = np.maximum(obs.reshape(len(obs), -1).astype(np.float32, copy=False) @ w1.T + b1, 0.0)
+    x = np.maximum(x @ w2.T + b2, 0.0)
+    return x @ w3.T + b3
 
 
 class ReplayBuffer:
@@ -320,10 +332,10 @@ class ConfigError(Exception):
 def check_args(args: Args) -> None:
     rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size",
                                               "train_frequency", "target_network_frequency", "eval_episodes",
-                                              "log_frequency"]),
+                                              "log_frequency", "video_episodes"]),
              ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
              ("positive", lambda v: v > 0, ["learning_rate"]),
-             ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma", "start_e", "end_e", "exploration_fraction"]),
+             ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma", "start_e", "end_e", "exploration_fraction", "eval_epsilon"]),
              ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"])]
     finite = [("a finite number", math.isfinite, [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)])]
     for wanted, holds, names in finite + rules:
@@ -333,6 +345,8 @@ def check_args(args: Args) -> None:
     if args.batch_size > args.buffer_size:
         raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
                           "lower the batch size or raise the buffer size")
+    if args.track and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("--track needs wandb, which is not installed: pip install -r requirements-track.txt")
 
 
 def setup(args: Args) -> torch.device:
@@ -390,7 +404,11 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
 
 
 def make_train_envs(args: Args) -> gym.vector.VectorEnv:
-    make_env(args.env_id).close()  # fail early, with a clear message, before building the vector env
+    env = make_env(args.env_id)  # fail early, with a clear message, before building the vector env
+    env.close()
+    if len(env.observation_space.shape) > 1:
+        print(f"note: {args.env_id}'s observations of shape {env.observation_space.shape} are flattened into the MLP's "
+              "input; images want a convolutional network, which this script does not have")
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     # Episode statistics are kept per env (cheaper than the vector wrapper) and arrive in infos["final_info"].
@@ -399,20 +417,25 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
 
 
 def evaluate(q_network: QNetwork, args: Args, video_prefix: str, video_dir: str | None = None) -> np.ndarray:
-    """Returns of `eval_episodes` episodes acting greedily, argmax_a Q(s, a), on envs seeded apart from training's."""
+    """Returns of `eval_episodes` episodes acting epsilon-greedily with --eval-epsilon, on envs seeded apart from training's."""
     env = make_env(args.env_id, render=video_dir is not None)
     if video_dir is not None:
-        env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix, episode_trigger=lambda _: True,
-                                       disable_logger=True)
+        with warnings.catch_warnings():  # every file is named by its step, so no evaluation overwrites another's
+            warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+            env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
+                                           episode_trigger=lambda episode: episode < args.video_episodes)
     device = next(q_network.parameters()).device
+    rng = np.random.default_rng(args.seed + 1_000_000)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
         obs, _ = env.reset(seed=args.seed + 1_000_000 + episode)
         done = False
         while not done:
             with torch.inference_mode():
-                action = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)[None]).argmax(dim=1)[0]
-            obs, reward, terminated, truncated, _ = env.step(action.item())
+                action = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)[None]).argmax(dim=1)[0].item()
+            if rng.random() < args.eval_epsilon:
+                action = int(rng.integers(env.action_space.n))
+            obs, reward, terminated, truncated, _ = env.step(action)
             returns[episode] += reward
             done = terminated or truncated
     env.close()
@@ -439,6 +462,9 @@ class Run:
         else:
             self.dir = os.path.dirname(os.path.abspath(args.resume))
             self.restore(checkpoint)
+        if args.compile:  # after the restore, whose optimizer settings would undo what compiling sets
+            compile_updates(next(policy.parameters()).device,
+                            [m for m in saved.values() if isinstance(m, torch.optim.Optimizer)])
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as e:
@@ -447,6 +473,12 @@ class Run:
             print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
         self.path = os.path.join(self.dir, "checkpoint.pt")
         self.learn_from = max(args.learning_starts, self.refill_until)
+        self.tracker = None
+        if args.track:  # before the SummaryWriter exists, so that W&B mirrors everything it writes; save=False keeps
+            import wandb  # a copy of the events file out of wandb/ (inside this folder), where it would be read again
+            wandb.tensorboard.patch(root_logdir=self.dir, save=False)
+            self.tracker = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=asdict(args),
+                                      name=os.path.basename(self.dir), dir=self.dir, save_code=True)
         # a resumed run drops what the stopped one logged after its checkpoint's step
         self.writer = SummaryWriter(self.dir, purge_step=self.global_step + 1 if checkpoint else None)
         if checkpoint is None:
@@ -457,7 +489,8 @@ class Run:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self.last_good_state = self.state(with_buffer=False)
-        self.last_log_time, self.last_log_step = time.time(), self.global_step
+        self.start_time = self.last_log_time = time.time()
+        self.start_step = self.last_log_step = self.global_step
 
     def restore(self, checkpoint: dict) -> None:
         args = self.args
@@ -555,8 +588,8 @@ class Run:
 
     def write_progress(self) -> None:
         step, now = self.global_step, time.time()
-        sps = (step - self.last_log_step) / max(now - self.last_log_time, 1e-9)
-        self.writer.add_scalar("charts/SPS", sps, step)
+        sps = (step - self.last_log_step) / max(now - self.last_log_time, 1e-9)  # this interval's, for the time left
+        self.writer.add_scalar("charts/SPS", int((step - self.start_step) / (now - self.start_time)), step)  # CleanRL's
         warm_up = step < self.learn_from
         # time left in the phase the run is in; none from an interval that spans the start of learning
         seconds_left = ((self.learn_from if warm_up else self.args.total_timesteps) - step) / max(sps, 1e-9)
@@ -588,8 +621,23 @@ class Run:
     def __exit__(self, exc_type, *_) -> None:
         self.writer.close()
         self.envs.close()
+        if self.tracker is not None:
+            self.tracker.finish()
         if exc_type is None:
             print(f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f}; checkpoint {self.path}")
+
+
+def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer]) -> None:
+    """--compile: each update function of the loop becomes its torch.compile'd self. On CUDA, mode reduce-overhead
+    captures CUDA graphs and replays them, which needs the optimizers' step counts on the GPU (capturable)."""
+    for group in [group for optimizer in optimizers for group in optimizer.param_groups] if device.type == "cuda" else []:
+        group["capturable"] = True
+    for name in UPDATES:
+        if not hasattr(globals()[name], "_torchdynamo_orig_callable"):  # compiled once per process
+            globals()[name] = torch.compile(globals()[name], mode="reduce-overhead" if device.type == "cuda" else None)
+
+
+UPDATES = ["update_q", "update_target"]  # what --compile compiles
 
 
 def all_finite(tensors: list[torch.Tensor]) -> bool:
@@ -667,7 +715,8 @@ def parse_args() -> tuple[Args, dict | None]:
 
 
 def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
-    """Evaluate a checkpoint's Q-network greedily, recording every episode when --capture-video is on."""
+    """Evaluate a checkpoint's Q-network epsilon-greedily, recording the first --video-episodes episodes with
+    --capture-video."""
     check_args(args)
     env = make_env(args.env_id)
     q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n))

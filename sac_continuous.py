@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import importlib.util
 import math
 import os
 import pickle
@@ -31,6 +32,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 
@@ -56,8 +58,9 @@ class Args:
     device: str = "auto"
     """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
     threads: int = 0
-    """torch's CPU threads: 0 keeps torch's default, one per core (fastest for a run alone); give 1 to each of
-    several runs sharing a machine, or they slow each other down far more than their share"""
+    """torch's CPU threads; 0: one per core, fastest alone (runs sharing a machine: give each cores / runs)"""
+    compile: bool = False
+    """compile the update functions with torch.compile (on CUDA: captured as CUDA graphs); the first updates wait"""
     runs_dir: str = "runs"
     """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
 
@@ -105,26 +108,18 @@ class Args:
     evaluate: str | None = None
     """checkpoint to load and evaluate for `eval_episodes` episodes, without training"""
     capture_video: bool = False
-    """record evaluation episodes as mp4 files in the run's videos/ folder"""
+    """record evaluation episodes as mp4 files in the run's videos/ folder, named by step"""
+    video_episodes: int = 1
+    """episodes recorded per evaluation with --capture-video (the first ones of each evaluation)"""
+    track: bool = False
+    """mirror the TensorBoard log to Weights & Biases (`pip install -r requirements-track.txt`)"""
+    wandb_project_name: str = "cleanRL"
+    """the W&B project of a --track run"""
+    wandb_entity: str | None = None
+    """the W&B entity (user or team) of a --track run; None: your default entity"""
 
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-
-
-def bound_action(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """Squash x into [low, high] per dimension with tanh; unlike clip, tanh keeps the gradient alive."""
-    return 0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(x)
-
-
-def squashed_log_prob(u: torch.Tensor, eps: torch.Tensor, log_std: torch.Tensor, half_range: torch.Tensor) -> torch.Tensor:
-    """log pi(a|s) for a = mid + half_range * tanh(u), u = mean + std * eps: one value per row.
-
-    Change of variables: log pi(a) = log N(u) - sum log |da/du|, with da/du = half_range * (1 - tanh(u)^2).
-    log(1 - tanh(u)^2) is computed as 2 (log 2 - u - softplus(-2u)), which stays finite when tanh saturates.
-    """
-    log_normal = -0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
-    log_tanh_derivative = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
-    return (log_normal - log_tanh_derivative - torch.log(half_range)).sum(-1)
 
 
 class Actor(nn.Module):
@@ -156,6 +151,22 @@ class Actor(nn.Module):
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The evaluation action: the squashed mean."""
         return bound_action(self(obs)[0], self.low, self.high)
+
+
+def bound_action(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Squash x into [low, high] per dimension with tanh; unlike clip, tanh keeps the gradient alive."""
+    return 0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(x)
+
+
+def squashed_log_prob(u: torch.Tensor, eps: torch.Tensor, log_std: torch.Tensor, half_range: torch.Tensor) -> torch.Tensor:
+    """log pi(a|s) for a = mid + half_range * tanh(u), u = mean + std * eps: one value per row.
+
+    Change of variables: log pi(a) = log N(u) - sum log |da/du|, with da/du = half_range * (1 - tanh(u)^2).
+    log(1 - tanh(u)^2) is computed as 2 (log 2 - u - softplus(-2u)), which stays finite when tanh saturates.
+    """
+    log_normal = -0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+    log_tanh_derivative = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+    return (log_normal - log_tanh_derivative - torch.log(half_range)).sum(-1)
 
 
 class TwinCritic(nn.Module):
@@ -348,7 +359,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                 qf_losses, q_means = update_critic(critic, critic_optimizer, actor, target_critic, batch, alpha, args.gamma)
                 polyak_update(target_critic, critic, args.tau)
                 num_updates += 1
-                run.add_losses(qf1_loss=qf_losses[0], qf2_loss=qf_losses[1], qf_loss=qf_losses.sum(),
+                run.add_losses(qf1_loss=qf_losses[0], qf2_loss=qf_losses[1], qf_loss=qf_losses.mean(),
                                qf1_values=q_means[0], qf2_values=q_means[1])
                 if num_updates % args.policy_frequency == 0:
                     for _ in range(args.policy_frequency):  # as many policy steps as were skipped: the same total
@@ -373,7 +384,8 @@ class ConfigError(Exception):
 
 def check_args(args: Args) -> None:
     rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size",
-                                              "policy_frequency", "eval_episodes", "log_frequency"]),
+                                              "policy_frequency", "eval_episodes", "log_frequency",
+                                              "video_episodes"]),
              ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency", "alpha"]),
              ("positive", lambda v: v > 0, ["policy_lr", "q_lr"]),
              ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
@@ -386,6 +398,8 @@ def check_args(args: Args) -> None:
     if args.batch_size > args.buffer_size:
         raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
                           "lower the batch size or raise the buffer size")
+    if args.track and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("--track needs wandb, which is not installed: pip install -r requirements-track.txt")
 
 
 def setup(args: Args) -> torch.device:
@@ -426,6 +440,9 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
     """The env, checked: an unknown id or a space SAC cannot handle is a ConfigError naming the fix."""
     if render:  # frames are drawn off-screen; the dummy driver stops SDL from looking for a display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    if "mujoco" in str(getattr(gym.envs.registry.get(env_id), "entry_point", "")):
+        import mujoco  # its warnings on stderr, once each, instead of at every load and into MUJOCO_LOG.TXT
+        mujoco.set_mju_user_warning(mujoco_warning)
     try:
         env = gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
     except (gym.error.Error, ModuleNotFoundError) as e:
@@ -446,8 +463,22 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
     return env
 
 
+def mujoco_warning(text: str, seen: set[str] = set()) -> None:  # noqa: B006 (the set remembers what was printed)
+    if text not in seen:
+        seen.add(text)
+        print(f"warning: MuJoCo: {text}", file=sys.stderr)
+
+
 def make_train_envs(args: Args) -> gym.vector.VectorEnv:
-    make_env(args.env_id).close()  # fail early, with a clear message, before building the vector env
+    env = make_env(args.env_id)  # fail early, with a clear message, before building the vector env
+    env.close()
+    if len(env.observation_space.shape) > 1:
+        print(f"note: {args.env_id}'s observations of shape {env.observation_space.shape} are flattened into the MLP's "
+              "input; images want a convolutional network, which this script does not have")
+    if "mujoco" in str(env.spec.entry_point) and args.total_timesteps == Args.total_timesteps:
+        print(f"note: {args.env_id} is a MuJoCo env and this run has the default Pendulum budget ({args.total_timesteps} "
+              f"steps, {args.learning_starts} random): CleanRL's MuJoCo runs pass --total-timesteps 1000000 "
+              "--learning-starts 25000")
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     envs = gym.vector.SyncVectorEnv([lambda: make_env(args.env_id)] * args.num_envs,
@@ -459,8 +490,10 @@ def evaluate(actor: Actor, args: Args, video_prefix: str, video_dir: str | None 
     """Returns of `eval_episodes` episodes acting with the squashed mean action, on envs seeded apart from training's."""
     env = make_env(args.env_id, render=video_dir is not None)
     if video_dir is not None:
-        env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix, episode_trigger=lambda _: True,
-                                       disable_logger=True)
+        with warnings.catch_warnings():  # every file is named by its step, so no evaluation overwrites another's
+            warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+            env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
+                                           episode_trigger=lambda episode: episode < args.video_episodes)
     device = next(actor.parameters()).device
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
@@ -496,6 +529,9 @@ class Run:
         else:
             self.dir = os.path.dirname(os.path.abspath(args.resume))
             self.restore(checkpoint)
+        if args.compile:  # after the restore, whose optimizer settings would undo what compiling sets
+            compile_updates(next(policy.parameters()).device,
+                            [m for m in saved.values() if isinstance(m, torch.optim.Optimizer)])
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as e:
@@ -504,6 +540,12 @@ class Run:
             print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
         self.path = os.path.join(self.dir, "checkpoint.pt")
         self.learn_from = max(args.learning_starts, self.refill_until)
+        self.tracker = None
+        if args.track:  # before the SummaryWriter exists, so that W&B mirrors everything it writes; save=False keeps
+            import wandb  # a copy of the events file out of wandb/ (inside this folder), where it would be read again
+            wandb.tensorboard.patch(root_logdir=self.dir, save=False)
+            self.tracker = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=asdict(args),
+                                      name=os.path.basename(self.dir), dir=self.dir, save_code=True)
         # a resumed run drops what the stopped one logged after its checkpoint's step
         self.writer = SummaryWriter(self.dir, purge_step=self.global_step + 1 if checkpoint else None)
         if checkpoint is None:
@@ -514,7 +556,8 @@ class Run:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self.last_good_state = self.state(with_buffer=False)
-        self.last_log_time, self.last_log_step = time.time(), self.global_step
+        self.start_time = self.last_log_time = time.time()
+        self.start_step = self.last_log_step = self.global_step
 
     def restore(self, checkpoint: dict) -> None:
         args = self.args
@@ -613,8 +656,8 @@ class Run:
 
     def write_progress(self) -> None:
         step, now = self.global_step, time.time()
-        sps = (step - self.last_log_step) / max(now - self.last_log_time, 1e-9)
-        self.writer.add_scalar("charts/SPS", sps, step)
+        sps = (step - self.last_log_step) / max(now - self.last_log_time, 1e-9)  # this interval's, for the time left
+        self.writer.add_scalar("charts/SPS", int((step - self.start_step) / (now - self.start_time)), step)  # CleanRL's
         warm_up = step < self.learn_from
         # time left in the phase the run is in; none from an interval that spans the start of learning
         seconds_left = ((self.learn_from if warm_up else self.args.total_timesteps) - step) / max(sps, 1e-9)
@@ -646,6 +689,8 @@ class Run:
     def __exit__(self, exc_type, *_) -> None:
         self.writer.close()
         self.envs.close()
+        if self.tracker is not None:
+            self.tracker.finish()
         if exc_type is None:
             print(f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f}; checkpoint {self.path}")
 
@@ -653,6 +698,19 @@ class Run:
 def is_due(global_step: int, every: int, num_envs: int) -> bool:
     """True on the vector step in which global_step, advancing by num_envs, reached a multiple of `every`."""
     return global_step % every < num_envs
+
+
+def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer]) -> None:
+    """--compile: each update function of the loop becomes its torch.compile'd self. On CUDA, mode reduce-overhead
+    captures CUDA graphs and replays them, which needs the optimizers' step counts on the GPU (capturable)."""
+    for group in [group for optimizer in optimizers for group in optimizer.param_groups] if device.type == "cuda" else []:
+        group["capturable"] = True
+    for name in UPDATES:
+        if not hasattr(globals()[name], "_torchdynamo_orig_callable"):  # compiled once per process
+            globals()[name] = torch.compile(globals()[name], mode="reduce-overhead" if device.type == "cuda" else None)
+
+
+UPDATES = ["update_critic", "update_actor", "update_alpha", "polyak_update"]  # what --compile compiles
 
 
 def all_finite(tensors: list[torch.Tensor]) -> bool:
@@ -730,7 +788,7 @@ def parse_args() -> tuple[Args, dict | None]:
 
 
 def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
-    """Evaluate a checkpoint's actor, recording every episode when --capture-video is on."""
+    """Evaluate a checkpoint's actor, recording the first --video-episodes episodes when --capture-video is on."""
     check_args(args)
     env = make_env(args.env_id)
     actor = Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high)
@@ -746,6 +804,8 @@ def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
 def main() -> None:
     try:
         args, checkpoint = parse_args()
+        if args.capture_video:  # MuJoCo picks its OpenGL back end when imported: EGL draws frames without a display
+            os.environ.setdefault("MUJOCO_GL", "egl")
         evaluate_checkpoint(args, checkpoint) if args.evaluate else train(args, checkpoint)
     except (ConfigError, gym.error.DependencyNotInstalled) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)

@@ -39,7 +39,8 @@ SCRIPTS = {"ddpg": "ddpg_continuous.py", "sac": "sac_continuous.py", "dqn": "dqn
 PRESETS = {
     "published": [
         (["ddpg", "sac"], ["Pendulum-v1"], [1, 2, 3, 4, 5], []),
-        (["dqn"], ["CartPole-v1", "Acrobot-v1"], [1, 2, 3, 4, 5], []),
+        # greedy evaluation, as when these rows were measured (the script's default is CleanRL's epsilon 0.05)
+        (["dqn"], ["CartPole-v1", "Acrobot-v1"], [1, 2, 3, 4, 5], ["--eval-epsilon", "0"]),
         (["ddpg", "sac"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3],
          ["--total-timesteps", "100000", "--learning-starts", "5000", "--eval-frequency", "10000"]),
     ],

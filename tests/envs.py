@@ -74,3 +74,30 @@ gym.register("DictObservation-v0", entry_point=DictObservationEnv)
 gym.register("Choice-v0", entry_point=ChoiceEnv)
 gym.register("ChoiceNaN-v0", entry_point=ChoiceEnv, kwargs={"nan_after": 150})
 gym.register("DictChoice-v0", entry_point=DictChoiceEnv)
+
+
+class PixelsEnv(CountdownEnv):
+    """The countdown seen as a 4 x 4 x 3 image (every pixel holds the step within the episode)."""
+
+    def __init__(self):
+        super().__init__()
+        self.observation_space = gym.spaces.Box(0, 255, (4, 4, 3), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed)
+        return np.full((4, 4, 3), obs[1], np.float32), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return np.full((4, 4, 3), obs[1], np.float32), reward, terminated, truncated, info
+
+
+class PixelChoiceEnv(ChoiceEnv):
+    def __init__(self):
+        super().__init__()
+        self.inner = PixelsEnv()
+        self.observation_space = self.inner.observation_space
+
+
+gym.register("Pixels-v0", entry_point=PixelsEnv)
+gym.register("PixelChoice-v0", entry_point=PixelChoiceEnv)

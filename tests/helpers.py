@@ -1,5 +1,8 @@
 """What the command-line tests share: running a script, finding its run folder, reading its logs."""
 
+import json
+import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +13,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_script(script: str, *args: str, runs_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python SCRIPT --runs-dir RUNS_DIR ARGS...` from the repository root; output captured as text."""
+def run_script(script: str, *args: str, runs_dir: Path, timeout: float = 600, env: dict | None = None,
+               cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run `python SCRIPT --runs-dir RUNS_DIR ARGS...` (from the repository root unless `cwd` is given, with `env`
+    added to the environment); output captured as text."""
     cmd = [sys.executable, str(REPO / script), "--runs-dir", str(runs_dir), *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def start_script(script: str, *args: str, runs_dir: Path) -> subprocess.Popen:
@@ -53,3 +58,29 @@ def constant_layers(online_value: float, target_value: float) -> tuple[torch.nn.
         for p in target.parameters():
             p.fill_(target_value)
     return online, target
+
+
+def wandb_history(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """The scalars a W&B run file (`run-*.wandb`) holds, as key -> [(global_step, value), ...].
+
+    The file is a LevelDB-style log: a 7-byte header, then 32 KiB blocks of chunks, each a 7-byte header (crc32,
+    length, type: 1 whole, 2 first, 3 middle, 4 last) and its bytes; a whole record is one protobuf `Record`.
+    """
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, pending, history = path.read_bytes(), 7, b"", {}
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # a block's last few bytes are padding
+            pos += 32768 - pos % 32768
+            continue
+        length, kind = struct.unpack("<HB", data[pos + 4:pos + 7])
+        pending, pos = pending + data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            items = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            for key, value in items.items():
+                if isinstance(value, (int, float)) and "global_step" in items and key != "global_step":
+                    history.setdefault(key, []).append((int(items["global_step"]), float(value)))
+    return history

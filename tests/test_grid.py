@@ -43,7 +43,7 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
         assert (run_dir / "checkpoint.pt").exists()
         logged = scalars(run_dir)
         assert [step for step, _ in logged["eval/episodic_return"]] == [200, 400]
-        assert "losses/qf_loss" in logged  # the runs reached gradient steps
+        assert "losses/qf1_loss" in logged  # the runs reached gradient steps
         failed = out / "NoSuchEnv-v0" / "ddpg" / f"seed{seed}"
         assert not (failed / "done.json").exists()
         assert f"failed: NoSuchEnv-v0/ddpg/seed{seed}, log {failed / 'log.txt'}" in first.stdout

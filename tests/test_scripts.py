@@ -8,8 +8,9 @@ import signal
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import assert_ok, load_checkpoint, run_script, scalars, start_script, the_run_dir
+from tests.helpers import assert_ok, load_checkpoint, run_script, scalars, start_script, the_run_dir, wandb_history
 
 QUICK = ["--total-timesteps", "600", "--learning-starts", "200", "--batch-size", "32", "--log-frequency", "100",
          "--eval-episodes", "1"]
@@ -21,9 +22,9 @@ CONTINUOUS_SPACE_ERRORS = [("CartPole-v1", "dqn_discrete.py"),
 SCRIPTS = {
     "ddpg_continuous.py": {
         "env_id": "Pendulum-v1",
-        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf_loss",
-                 "losses/actor_loss", "losses/qf_values", "eval/episodic_return"],
-        "loss_tag": "losses/qf_loss",
+        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_loss",
+                 "losses/actor_loss", "losses/qf1_values", "eval/episodic_return"],
+        "loss_tag": "losses/qf1_loss",
         "train_frequency": 1,
         "countdown_env": "tests.envs:AngleCountdown-v0",  # 12 action dimensions in [0, 2 pi]
         "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, 12, torch.device("cpu")),
@@ -70,7 +71,8 @@ def smoke(request, tmp_path_factory):
     """One short run per script that reaches gradient steps, logging, evaluation, checkpoints and video."""
     script = request.param
     runs_dir = tmp_path_factory.mktemp("smoke")
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--eval-frequency", "300",
+    quick = QUICK[:-1] + ["2"]  # two episodes per evaluation, of which --capture-video records the first
+    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *quick, "--eval-frequency", "300",
                       "--checkpoint-frequency", "300", "--capture-video", "--save-buffer", runs_dir=runs_dir)
     assert_ok(proc)
     return script, the_run_dir(runs_dir), proc
@@ -97,11 +99,12 @@ def test_run_takes_gradient_steps_and_saves_a_loadable_checkpoint(smoke):
     assert "final evaluation return" in proc.stdout
 
 
-def test_run_records_evaluation_videos(smoke):
-    _, run_dir, _ = smoke
+def test_run_records_one_video_per_evaluation_named_by_step(smoke):
+    _, run_dir, proc = smoke
     videos = sorted((run_dir / "videos").glob("*.mp4"))
-    assert len(videos) == 2, videos  # one per evaluation (1 episode each)
+    assert [v.name for v in videos] == ["eval-step300-episode-0.mp4", "eval-step600-episode-0.mp4"]
     assert all(v.stat().st_size > 1000 for v in videos)
+    assert "Overwriting existing videos" not in proc.stderr
 
 
 def test_resume_continues_from_the_checkpoint_step(smoke, tmp_path):
@@ -231,3 +234,120 @@ def test_nan_loss_stops_with_a_checkpoint_from_before(script, tmp_path):
     assert checkpoint["global_step"] == 150
     for name, value in checkpoint["critic" if "critic" in checkpoint else "q_network"].items():
         assert np.isfinite(value.numpy()).all(), name
+
+
+# What CleanRL's script of the same algorithm logs (vwxyzjn/cleanrl at fe8d8a03, read off its add_scalar calls;
+# it writes eval/episodic_return only with --save-model). Ours writes each under the same name, same meaning.
+CLEANRL_TAGS = {
+    "ddpg_continuous.py": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_values",
+                           "losses/qf1_loss", "losses/actor_loss", "eval/episodic_return"],
+    "sac_continuous.py": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_values",
+                          "losses/qf2_values", "losses/qf1_loss", "losses/qf2_loss", "losses/qf_loss",
+                          "losses/actor_loss", "losses/alpha", "losses/alpha_loss", "eval/episodic_return"],
+    "dqn_discrete.py": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/td_loss",
+                        "losses/q_values", "eval/episodic_return"],
+}
+
+
+def test_every_tag_cleanrl_writes_is_logged_under_its_name(smoke):
+    script, run_dir, _ = smoke
+    logged = scalars(run_dir)
+    assert [tag for tag in CLEANRL_TAGS[script] if tag not in logged] == []
+    if script == "sac_continuous.py":  # CleanRL's qf_loss is the mean of the two critics' losses, not their sum
+        for (step, mean), (_, q1), (_, q2) in zip(*(logged[f"losses/{t}"] for t in ("qf_loss", "qf1_loss", "qf2_loss"))):
+            assert mean == pytest.approx((q1 + q2) / 2, rel=1e-5), step
+
+
+def test_sps_is_cleanrl_rate_since_the_start(smoke):
+    _, run_dir, _ = smoke
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    points = [(e.step, e.wall_time, e.value) for e in events.Scalars("charts/SPS")]
+    assert [step for step, _, _ in points] == [100, 200, 300, 400, 500, 600]
+    assert all(value == int(value) for _, _, value in points)  # int(steps / seconds), as CleanRL writes it
+    first_step, first_time, first_value = points[0]
+    start = first_time - first_step / first_value  # the time the loop began, as the first figure implies
+    for step, wall_time, value in points[1:]:  # the 300 -> 400 interval holds an evaluation: its own rate is far lower
+        assert value == pytest.approx(step / (wall_time - start), rel=0.05, abs=2), step
+
+
+def test_first_line_says_env_budget_learning_start_device_threads_and_folder(smoke):
+    script, run_dir, proc = smoke
+    summary = next(line for line in proc.stdout.splitlines() if "run folder" in line)
+    assert summary == (f"{SCRIPTS[script]['env_id']}: 600 steps, learning from step 200, on cpu with "
+                       f"{torch.get_num_threads()} torch threads; run folder {run_dir}")
+    assert proc.stdout.splitlines().index(summary) <= 1  # after the replay buffer's size, before any step
+
+
+@pytest.mark.parametrize("script", ["ddpg_continuous.py", "sac_continuous.py"])
+def test_mujoco_env_warns_once_renders_headless_and_writes_no_file_outside_the_run(script, tmp_path, capsys):
+    # HalfCheetah's model makes MuJoCo warn at every load (three here: a check, training's env, evaluation's)
+    proc = run_script(script, "--env-id", "HalfCheetah-v5", "--total-timesteps", "60", "--learning-starts", "30",
+                      "--batch-size", "8", "--eval-episodes", "1", "--capture-video", runs_dir=tmp_path / "runs",
+                      cwd=tmp_path)
+    assert_ok(proc)
+    assert "is a MuJoCo env" not in proc.stdout  # a budget given by hand is the user's choice
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no MUJOCO_LOG.TXT beside it
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: MuJoCo:")]
+    assert len(warned) == len(set(warned)) == 1, proc.stderr  # each warning once
+    assert len(list((tmp_path / "runs").glob("*/videos/eval-step60-episode-0.mp4"))) == 1  # rendered headless
+    module = importlib.import_module(script.removesuffix(".py"))
+    module.make_train_envs(module.Args(env_id="Hopper-v5")).close()
+    printed = capsys.readouterr().out
+    assert "note: Hopper-v5 is a MuJoCo env and this run has the default Pendulum budget (20000 steps" in printed
+    assert "CleanRL's MuJoCo runs pass --total-timesteps 1000000 --learning-starts 25000" in printed
+
+
+@pytest.mark.parametrize("script,env_id", [("ddpg_continuous.py", "tests.envs:Pixels-v0"),
+                                           ("dqn_discrete.py", "tests.envs:PixelChoice-v0")])
+def test_image_observations_are_flattened_with_a_note(script, env_id, tmp_path):
+    proc = run_script(script, "--env-id", env_id, "--total-timesteps", "40", "--learning-starts", "20",
+                      "--batch-size", "8", "--eval-episodes", "1", runs_dir=tmp_path)
+    assert_ok(proc)
+    assert "observations of shape (4, 4, 3) are flattened into the MLP's input" in proc.stdout
+
+
+def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
+    module = importlib.import_module("dqn_discrete")
+    q_network = module.QNetwork(2, 3)
+    with torch.no_grad():  # argmax is always action 0, which earns nothing in Choice-v0 (action 1 earns 1)
+        for p in q_network.parameters():
+            p.zero_()
+        q_network.out.bias[0] = 1.0
+    state = np.random.get_state()
+    greedy = module.evaluate(q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=0.0), "x")
+    random_ = module.evaluate(q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=1.0), "x")
+    assert greedy.sum() == 0
+    steps = sum(3 + k % 3 for k in range(20))  # episode k lasts 3 + k % 3 steps: 79 in all
+    assert 0.15 * steps < random_.sum() < 0.55 * steps  # uniform actions: action 1 a third of the time
+    assert all(np.array_equal(a, b) for a, b in zip(state, np.random.get_state()))  # training's generator untouched
+    assert module.Args().eval_epsilon == 0.05  # CleanRL's evaluation epsilon
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_track_without_wandb_installed_is_a_one_line_error(script, monkeypatch, capsys):
+    module = importlib.import_module(script.removesuffix(".py"))
+    real_find_spec = module.importlib.util.find_spec
+    monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: None if name == "wandb" else real_find_spec(name))
+    monkeypatch.setattr("sys.argv", [script, "--track", "--env-id", SCRIPTS[script]["env_id"]])
+    with pytest.raises(SystemExit) as stopped:
+        module.main()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == ("error: --track needs wandb, which is not installed: "
+                                       "pip install -r requirements-track.txt\n")
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_track_syncs_the_scalars_to_wandb_offline(script, tmp_path):
+    pytest.importorskip("wandb", reason="the optional extra: pip install -r requirements-track.txt")
+    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--eval-frequency", "0", "--track",
+                      "--wandb-project-name", "tests", runs_dir=tmp_path, cwd=tmp_path,
+                      env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    assert_ok(proc)
+    run_dir = the_run_dir(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [run_dir.name]  # W&B's files are in the run folder
+    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    synced, logged = wandb_history(wandb_file), scalars(run_dir)
+    for tag in (SCRIPTS[script]["loss_tag"], "charts/episodic_return"):
+        assert [step for step, _ in synced[tag]] == [step for step, _ in logged[tag]], tag
+        assert [value for _, value in synced[tag]] == pytest.approx([value for _, value in logged[tag]], rel=1e-6)
