@@ -64,21 +64,23 @@ class Args:
 
     env_id: str = "Pendulum-v1"
     """gymnasium id of an environment with a bounded Box action space"""
-    total_timesteps: int = 20_000
+    total_timesteps: int = 12_000
     """environment steps to train for, summed over all parallel envs"""
     num_envs: int = 1
     """parallel environments stepped together (one gradient step per vector step)"""
     buffer_size: int = 1_000_000
     """replay buffer capacity, in transitions"""
-    gamma: float = 0.99
+    gamma: float = 0.98
     """discount factor"""
-    tau: float = 0.005
+    tau: float = 0.01
     """target smoothing coefficient: target <- (1 - tau) target + tau online"""
-    batch_size: int = 256
+    batch_size: int = 128
     """transitions per gradient step"""
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     """Adam learning rate of both actor and critic"""
-    learning_starts: int = 2_000
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """widths of the hidden layers of the actor and of the critic (SB3's net_arch)"""
+    learning_starts: int = 1_000
     """steps of uniform random actions before learning begins"""
     exploration_noise: float = 0.1
     """std of the Gaussian exploration noise, as a fraction of each action dimension's half-range"""
@@ -116,13 +118,18 @@ def bound_action(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torc
     return 0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(x)
 
 
-class Actor(nn.Module):
-    """mu(s): observation -> 256 -> 256 -> action, bounded to the action space."""
+def mlp(sizes: list[int]) -> list[nn.Module]:
+    """Linear layers of the given widths, with a ReLU between each two."""
+    layers = [m for n_in, n_out in zip(sizes, sizes[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
+    return layers[:-1]
 
-    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray):
+
+class Actor(nn.Module):
+    """mu(s): observation -> hidden_sizes -> action, bounded to the action space."""
+
+    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray, hidden_sizes=(256, 256)):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(obs_dim, 256), nn.ReLU(inplace=True),
-                                 nn.Linear(256, 256), nn.ReLU(inplace=True), nn.Linear(256, len(action_low)))
+        self.net = nn.Sequential(nn.Flatten(), *mlp([obs_dim, *hidden_sizes, len(action_low)]))
         self.register_buffer("low", torch.as_tensor(action_low, dtype=torch.float32))
         self.register_buffer("high", torch.as_tensor(action_high, dtype=torch.float32))
 
@@ -131,12 +138,11 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """Q(s, a): [observation, action] -> 256 -> 256 -> one value per row, shape (batch,)."""
+    """Q(s, a): [observation, action] -> hidden_sizes -> one value per row, shape (batch,)."""
 
-    def __init__(self, obs_dim: int, action_dim: int):
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes=(256, 256)):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(obs_dim + action_dim, 256), nn.ReLU(inplace=True),
-                                 nn.Linear(256, 256), nn.ReLU(inplace=True), nn.Linear(256, 1))
+        self.net = nn.Sequential(*mlp([obs_dim + action_dim, *hidden_sizes, 1]))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([obs.flatten(1), action], dim=1)).squeeze(-1)
@@ -251,8 +257,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
     action_dim = len(action_low)
 
-    actor = Actor(obs_dim, action_low, action_high).to(device)
-    critic = Critic(obs_dim, action_dim).to(device)
+    actor = Actor(obs_dim, action_low, action_high, args.hidden_sizes).to(device)
+    critic = Critic(obs_dim, action_dim, args.hidden_sizes).to(device)
     target_actor, target_critic = copy.deepcopy(actor).requires_grad_(False), copy.deepcopy(critic).requires_grad_(False)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.learning_rate, fused=True)
     critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.learning_rate, fused=True)
@@ -320,6 +326,8 @@ def check_args(args: Args) -> None:
         for name in names:
             if not holds(getattr(args, name)):
                 raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {getattr(args, name)}")
+    if not args.hidden_sizes or min(args.hidden_sizes) < 1:
+        raise ConfigError(f"--hidden-sizes must be one or more layer widths of at least 1, got {args.hidden_sizes}")
     if args.batch_size > args.buffer_size:
         raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
                           "lower the batch size or raise the buffer size")
@@ -402,8 +410,8 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
               "input; images want a convolutional network, which this script does not have")
     if "mujoco" in str(env.spec.entry_point) and args.total_timesteps == Args.total_timesteps:
         print(f"note: {args.env_id} is a MuJoCo env and this run has the default Pendulum budget ({args.total_timesteps} "
-              f"steps, {args.learning_starts} random): CleanRL's MuJoCo runs pass --total-timesteps 1000000 "
-              "--learning-starts 25000")
+              f"steps, {args.learning_starts} random) and Pendulum's settings: CleanRL's MuJoCo runs pass "
+              "--total-timesteps 1000000 --learning-starts 25000 and CleanRL's settings (README.md lists them)")
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     envs = gym.vector.SyncVectorEnv([lambda: make_env(args.env_id)] * args.num_envs,
@@ -694,6 +702,7 @@ def load_checkpoint(path: str) -> dict:
     if checkpoint["script"] != SCRIPT:
         fix = f"use {checkpoint['script']}" if checkpoint["script"] else f"give a checkpoint.pt that {SCRIPT} wrote"
         raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {checkpoint['script'] or 'something else'}: {fix}")
+    checkpoint["args"].setdefault("hidden_sizes", (256, 256))  # written before --hidden-sizes existed
     return checkpoint
 
 
@@ -706,9 +715,10 @@ def parse_args() -> tuple[Args, dict | None]:
     saved = Args(**{f.name: checkpoint["args"][f.name] for f in fields(Args) if f.name in checkpoint["args"]})
     saved.resume, saved.evaluate = args.resume, args.evaluate
     args = tyro.cli(Args, default=saved)  # parsed again over the saved settings: every flag given wins
-    if args.env_id != saved.env_id:
-        raise ConfigError(f"--env-id {args.env_id} differs from the checkpoint's {saved.env_id}: a run keeps its env "
-                          "(drop --env-id, or start a new run without --resume)")
+    for name in ["env_id", "hidden_sizes"]:  # the networks' shapes follow from both
+        if getattr(args, name) != getattr(saved, name):
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
+                              f"{getattr(saved, name)}: a run keeps it (drop the flag, or start a new run without --resume)")
     return args, checkpoint
 
 
@@ -716,7 +726,8 @@ def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
     """Evaluate a checkpoint's actor, recording the first --video-episodes episodes when --capture-video is on."""
     check_args(args)
     env = make_env(args.env_id)
-    actor = Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high)
+    actor = Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high,
+                  args.hidden_sizes)
     env.close()
     actor.load_state_dict(checkpoint["actor"])
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None

@@ -64,38 +64,42 @@ class Args:
 
     env_id: str = "CartPole-v1"
     """gymnasium id of an environment with a Discrete action space"""
-    total_timesteps: int = 500_000
+    total_timesteps: int = 50_000
     """environment steps to train for, summed over all parallel envs"""
     num_envs: int = 1
     """parallel environments stepped together"""
-    buffer_size: int = 10_000
+    buffer_size: int = 100_000
     """replay buffer capacity, in transitions"""
     gamma: float = 0.99
     """discount factor"""
     tau: float = 1.0
     """target update coefficient: 1 copies the network, below 1 is a polyak update (1 - tau) Q' + tau Q"""
-    target_network_frequency: int = 500
+    target_network_frequency: int = 10
     """update the target network every this many environment steps (counted apart from --train-frequency)"""
-    batch_size: int = 128
+    batch_size: int = 64
     """transitions per gradient step"""
-    learning_rate: float = 2.5e-4
+    learning_rate: float = 2.3e-3
     """Adam learning rate"""
-    learning_starts: int = 10_000
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """widths of the Q-network's hidden layers (SB3's net_arch)"""
+    learning_starts: int = 1_000
     """steps before learning begins (epsilon-greedy acting all along)"""
-    train_frequency: int = 10
-    """take a gradient step every this many environment steps"""
+    train_frequency: int = 256
+    """learn every this many environment steps"""
+    gradient_steps: int = 128
+    """gradient steps each time learning is due (SB3's gradient_steps)"""
     start_e: float = 1.0
     """epsilon at the start of the run"""
-    end_e: float = 0.05
+    end_e: float = 0.04
     """epsilon at the end of the schedule"""
-    exploration_fraction: float = 0.5
+    exploration_fraction: float = 0.16
     """fraction of total_timesteps over which epsilon falls linearly from start_e to end_e"""
     double_dqn: bool = False
     """choose a' with the online network and value it with the target network"""
-    loss: Literal["mse", "huber"] = "mse"
+    loss: Literal["mse", "huber"] = "huber"
     """TD loss: mean squared error, or Huber (smooth L1), which is gentler on large TD errors"""
 
-    eval_frequency: int = 25_000
+    eval_frequency: int = 10_000
     """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
     eval_episodes: int = 10
     """episodes per evaluation"""
@@ -124,19 +128,21 @@ class Args:
 
 
 class QNetwork(nn.Module):
-    """Q(s, .): observation -> 120 -> 84 -> one value per action, shape (batch, num_actions)."""
+    """Q(s, .): observation -> hidden_sizes -> one value per action, shape (batch, num_actions)."""
 
-    def __init__(self, obs_dim: int, num_actions: int):
+    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes=(120, 84)):
         super().__init__()
-        self.fc1, self.fc2, self.out = nn.Linear(obs_dim, 120), nn.Linear(120, 84), nn.Linear(84, num_actions)
+        widths = [obs_dim, *hidden_sizes, num_actions]
+        layers = [m for n_in, n_out in zip(widths, widths[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
+        self.net = nn.Sequential(nn.Flatten(), *layers[:-1])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.out(F.relu(self.fc2(F.relu(self.fc1(obs.flatten(1))))))
+        return self.net(obs)
 
     def numpy_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(weight, bias) of each layer as numpy arrays sharing the parameters' memory (CPU only): the
         optimizer's in-place steps and load_state_dict show through them, so they never go stale."""
-        return [(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in (self.fc1, self.fc2, self.out)]
+        return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in self.net if isinstance(m, nn.Linear)]
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
@@ -213,10 +219,10 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
 def q_values_numpy(layers: list[tuple[np.ndarray, np.ndarray]], obs: np.ndarray) -> np.ndarray:
     """QNetwork.forward in numpy, for acting on the CPU: for one observation and a network this small, torch's
     per-call dispatch costs more than the arithmetic (benchmarks/README.md has the measurement)."""
-    (w1, b1), (w2, b2), (w3, b3) = layers
-    x = np.maximum(obs.reshape(len(obs), -1).astype(np.float32, copy=False) @ w1.T + b1, 0.0)
-    x = np.maximum(x @ w2.T + b2, 0.0)
-    return x @ w3.T + b3
+    x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
+    for weight, bias in layers[:-1]:
+        x = np.maximum(x @ weight.T + bias, 0.0)
+    return x @ layers[-1][0].T + layers[-1][1]
 
 
 class ReplayBuffer:
@@ -280,7 +286,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     obs_dim = int(np.prod(envs.single_observation_space.shape))
     num_actions = int(envs.single_action_space.n)
 
-    q_network = QNetwork(obs_dim, num_actions).to(device)
+    q_network = QNetwork(obs_dim, num_actions, args.hidden_sizes).to(device)
     target_network = copy.deepcopy(q_network).requires_grad_(False)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     rb = ReplayBuffer(args.buffer_size, obs_dim, device)
@@ -309,10 +315,11 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
             # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
             if global_step >= run.learn_from and rb.size >= args.batch_size:
                 if is_due(global_step, args.train_frequency, args.num_envs):
-                    loss, q_mean = update_q(q_network, optimizer, target_network, rb.sample(args.batch_size), args.gamma,
-                                            args.double_dqn, args.loss)
-                    num_updates += 1
-                    run.add_losses(td_loss=loss, q_values=q_mean)
+                    for _ in range(args.gradient_steps):
+                        loss, q_mean = update_q(q_network, optimizer, target_network, rb.sample(args.batch_size),
+                                                args.gamma, args.double_dqn, args.loss)
+                        num_updates += 1
+                        run.add_losses(td_loss=loss, q_values=q_mean)
                 if is_due(global_step, args.target_network_frequency, args.num_envs):
                     update_target(target_network, q_network, args.tau)
 
@@ -331,8 +338,8 @@ class ConfigError(Exception):
 
 def check_args(args: Args) -> None:
     rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size",
-                                              "train_frequency", "target_network_frequency", "eval_episodes",
-                                              "log_frequency", "video_episodes"]),
+                                              "train_frequency", "gradient_steps", "target_network_frequency",
+                                              "eval_episodes", "log_frequency", "video_episodes"]),
              ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
              ("positive", lambda v: v > 0, ["learning_rate"]),
              ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma", "start_e", "end_e", "exploration_fraction", "eval_epsilon"]),
@@ -342,6 +349,8 @@ def check_args(args: Args) -> None:
         for name in names:
             if not holds(getattr(args, name)):
                 raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {getattr(args, name)}")
+    if not args.hidden_sizes or min(args.hidden_sizes) < 1:
+        raise ConfigError(f"--hidden-sizes must be one or more layer widths of at least 1, got {args.hidden_sizes}")
     if args.batch_size > args.buffer_size:
         raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
                           "lower the batch size or raise the buffer size")
@@ -696,6 +705,13 @@ def load_checkpoint(path: str) -> dict:
     if checkpoint["script"] != SCRIPT:
         fix = f"use {checkpoint['script']}" if checkpoint["script"] else f"give a checkpoint.pt that {SCRIPT} wrote"
         raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {checkpoint['script'] or 'something else'}: {fix}")
+    checkpoint["args"].setdefault("gradient_steps", 1)  # written before --gradient-steps existed
+    if "hidden_sizes" not in checkpoint["args"]:  # written before --hidden-sizes: 120-84 layers named fc1, fc2, out
+        checkpoint["args"]["hidden_sizes"] = (120, 84)
+        renamed = {"fc1": "net.1", "fc2": "net.3", "out": "net.5"}
+        for name in ["q_network", "target_network"]:
+            checkpoint[name] = {renamed[key.split(".")[0]] + key[key.index("."):]: value
+                                for key, value in checkpoint[name].items()}
     return checkpoint
 
 
@@ -708,9 +724,10 @@ def parse_args() -> tuple[Args, dict | None]:
     saved = Args(**{f.name: checkpoint["args"][f.name] for f in fields(Args) if f.name in checkpoint["args"]})
     saved.resume, saved.evaluate = args.resume, args.evaluate
     args = tyro.cli(Args, default=saved)  # parsed again over the saved settings: every flag given wins
-    if args.env_id != saved.env_id:
-        raise ConfigError(f"--env-id {args.env_id} differs from the checkpoint's {saved.env_id}: a run keeps its env "
-                          "(drop --env-id, or start a new run without --resume)")
+    for name in ["env_id", "hidden_sizes"]:  # the networks' shapes follow from both
+        if getattr(args, name) != getattr(saved, name):
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
+                              f"{getattr(saved, name)}: a run keeps it (drop the flag, or start a new run without --resume)")
     return args, checkpoint
 
 
@@ -719,7 +736,7 @@ def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
     --capture-video."""
     check_args(args)
     env = make_env(args.env_id)
-    q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n))
+    q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args.hidden_sizes)
     env.close()
     q_network.load_state_dict(checkpoint["q_network"])
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None

@@ -66,23 +66,25 @@ class Args:
 
     env_id: str = "Pendulum-v1"
     """gymnasium id of an environment with a bounded Box action space"""
-    total_timesteps: int = 20_000
+    total_timesteps: int = 8_000
     """environment steps to train for, summed over all parallel envs"""
     num_envs: int = 1
     """parallel environments stepped together (one gradient step per vector step)"""
     buffer_size: int = 1_000_000
     """replay buffer capacity, in transitions"""
-    gamma: float = 0.99
+    gamma: float = 0.98
     """discount factor"""
-    tau: float = 0.005
+    tau: float = 0.01
     """target smoothing coefficient: target <- (1 - tau) target + tau online"""
-    batch_size: int = 256
+    batch_size: int = 128
     """transitions per gradient step"""
-    policy_lr: float = 3e-4
+    policy_lr: float = 1e-3
     """Adam learning rate of the policy"""
     q_lr: float = 1e-3
     """Adam learning rate of the twin critics and of the entropy temperature"""
-    learning_starts: int = 2_000
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """widths of the hidden layers of the actor and of each critic (SB3's net_arch)"""
+    learning_starts: int = 1_000
     """steps of uniform random actions before learning begins"""
     policy_frequency: int = 2
     """every this many critic updates, make this many policy (and alpha) updates: the ratio stays 1"""
@@ -123,15 +125,15 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 class Actor(nn.Module):
-    """pi(a|s): observation -> 256 -> 256 -> mean and log std of u; a = bound(tanh(u)) in [low, high]."""
+    """pi(a|s): observation -> hidden_sizes -> mean and log std of u; a = bound(tanh(u)) in [low, high]."""
 
-    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray):
+    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray, hidden_sizes=(256, 256)):
         super().__init__()
-        action_dim = len(action_low)
-        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(obs_dim, 256), nn.ReLU(inplace=True),
-                                   nn.Linear(256, 256), nn.ReLU(inplace=True))
-        self.mean = nn.Linear(256, action_dim)
-        self.log_std = nn.Linear(256, action_dim)
+        widths = [obs_dim, *hidden_sizes]
+        layers = [m for n_in, n_out in zip(widths, widths[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
+        self.trunk = nn.Sequential(nn.Flatten(), *layers)
+        self.mean = nn.Linear(hidden_sizes[-1], len(action_low))
+        self.log_std = nn.Linear(hidden_sizes[-1], len(action_low))
         self.register_buffer("low", torch.as_tensor(action_low, dtype=torch.float32))
         self.register_buffer("high", torch.as_tensor(action_high, dtype=torch.float32))
 
@@ -170,14 +172,14 @@ def squashed_log_prob(u: torch.Tensor, eps: torch.Tensor, log_std: torch.Tensor,
 
 
 class TwinCritic(nn.Module):
-    """Q1(s, a) and Q2(s, a), each [observation, action] -> 256 -> 256 -> 1, returned as shape (2, batch).
+    """Q1(s, a) and Q2(s, a), each [observation, action] -> hidden_sizes -> 1, returned as shape (2, batch).
 
     Each layer stores both networks' weights stacked, so one batched matmul (baddbmm) runs both at once.
     """
 
-    def __init__(self, obs_dim: int, action_dim: int):
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes=(256, 256)):
         super().__init__()
-        sizes = [obs_dim + action_dim, 256, 256, 1]
+        sizes = [obs_dim + action_dim, *hidden_sizes, 1]
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialization, drawn for each network
@@ -315,8 +317,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
     action_dim = len(action_low)
 
-    actor = Actor(obs_dim, action_low, action_high).to(device)
-    critic = TwinCritic(obs_dim, action_dim).to(device)
+    actor = Actor(obs_dim, action_low, action_high, args.hidden_sizes).to(device)
+    critic = TwinCritic(obs_dim, action_dim, args.hidden_sizes).to(device)
     target_critic = copy.deepcopy(critic).requires_grad_(False)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
     critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.q_lr, fused=True)
@@ -395,6 +397,8 @@ def check_args(args: Args) -> None:
         for name in names:
             if not holds(getattr(args, name)):
                 raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {getattr(args, name)}")
+    if not args.hidden_sizes or min(args.hidden_sizes) < 1:
+        raise ConfigError(f"--hidden-sizes must be one or more layer widths of at least 1, got {args.hidden_sizes}")
     if args.batch_size > args.buffer_size:
         raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
                           "lower the batch size or raise the buffer size")
@@ -477,8 +481,8 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
               "input; images want a convolutional network, which this script does not have")
     if "mujoco" in str(env.spec.entry_point) and args.total_timesteps == Args.total_timesteps:
         print(f"note: {args.env_id} is a MuJoCo env and this run has the default Pendulum budget ({args.total_timesteps} "
-              f"steps, {args.learning_starts} random): CleanRL's MuJoCo runs pass --total-timesteps 1000000 "
-              "--learning-starts 25000")
+              f"steps, {args.learning_starts} random) and Pendulum's settings: CleanRL's MuJoCo runs pass "
+              "--total-timesteps 1000000 --learning-starts 25000 and CleanRL's settings (README.md lists them)")
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     envs = gym.vector.SyncVectorEnv([lambda: make_env(args.env_id)] * args.num_envs,
@@ -769,6 +773,7 @@ def load_checkpoint(path: str) -> dict:
     if checkpoint["script"] != SCRIPT:
         fix = f"use {checkpoint['script']}" if checkpoint["script"] else f"give a checkpoint.pt that {SCRIPT} wrote"
         raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {checkpoint['script'] or 'something else'}: {fix}")
+    checkpoint["args"].setdefault("hidden_sizes", (256, 256))  # written before --hidden-sizes existed
     return checkpoint
 
 
@@ -781,9 +786,10 @@ def parse_args() -> tuple[Args, dict | None]:
     saved = Args(**{f.name: checkpoint["args"][f.name] for f in fields(Args) if f.name in checkpoint["args"]})
     saved.resume, saved.evaluate = args.resume, args.evaluate
     args = tyro.cli(Args, default=saved)  # parsed again over the saved settings: every flag given wins
-    if args.env_id != saved.env_id:
-        raise ConfigError(f"--env-id {args.env_id} differs from the checkpoint's {saved.env_id}: a run keeps its env "
-                          "(drop --env-id, or start a new run without --resume)")
+    for name in ["env_id", "hidden_sizes"]:  # the networks' shapes follow from both
+        if getattr(args, name) != getattr(saved, name):
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
+                              f"{getattr(saved, name)}: a run keeps it (drop the flag, or start a new run without --resume)")
     return args, checkpoint
 
 
@@ -791,7 +797,8 @@ def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
     """Evaluate a checkpoint's actor, recording the first --video-episodes episodes when --capture-video is on."""
     check_args(args)
     env = make_env(args.env_id)
-    actor = Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high)
+    actor = Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high,
+                  args.hidden_sizes)
     env.close()
     actor.load_state_dict(checkpoint["actor"])
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None

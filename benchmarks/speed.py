@@ -28,27 +28,28 @@ import tempfile
 from pathlib import Path
 
 import breakdown  # benchmarks/breakdown.py: where a step's time goes, and the update's floor
+import settings  # benchmarks/settings.py: CleanRL's settings as our flags
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 REPO = Path(__file__).resolve().parent.parent
 
-# CleanRL's scripts and the settings both sides run: CleanRL's defaults, but for the env and a short budget.
+# CleanRL's scripts and the settings both sides run: CleanRL's settings (benchmarks/settings.py), a short budget.
 CLEANRL = {
     "ddpg": dict(cleanrl="ddpg_continuous_action.py", script="ddpg_continuous.py", env_id="Pendulum-v1",
-                 total=15_000, learning_starts=5_000, ours=["--policy-frequency", "2"]),  # CleanRL's actor delay
+                 total=15_000, learning_starts=5_000, ours=settings.flags("ddpg")),
     "sac": dict(cleanrl="sac_continuous_action.py", script="sac_continuous.py", env_id="Pendulum-v1",
-                total=12_000, learning_starts=5_000, ours=[]),  # our defaults are CleanRL's (policy frequency 2)
+                total=12_000, learning_starts=5_000, ours=settings.flags("sac")),
     "dqn": dict(cleanrl="dqn.py", script="dqn_discrete.py", env_id="CartPole-v1", total=60_000,
-                learning_starts=10_000, ours=[]),  # our defaults are CleanRL's
+                learning_starts=10_000, ours=settings.flags("dqn")),
 }
 # Stable-Baselines3 at the same work: networks, batch, buffer, learning_starts, update schedule, learning rates.
 SB3 = {
     "ddpg": dict(script="ddpg_continuous.py", env_id="Pendulum-v1", total=15_000, learning_starts=5_000,
-                 ours=[]),  # policy_frequency 1: SB3's DDPG updates the actor every step
+                 ours=settings.flags("ddpg", policy_frequency="1")),  # SB3's DDPG updates the actor every step
     "sac": dict(script="sac_continuous.py", env_id="Pendulum-v1", total=10_000, learning_starts=5_000,
-                ours=["--q-lr", "3e-4", "--policy-frequency", "1"]),  # SB3: one learning rate, actor every step
+                ours=settings.flags("sac", q_lr="3e-4", policy_frequency="1")),  # SB3: one learning rate, actor every step
     "dqn": dict(script="dqn_discrete.py", env_id="CartPole-v1", total=50_000, learning_starts=10_000,
-                ours=["--loss", "huber"]),  # SB3's DQN uses the Huber loss
+                ours=settings.flags("dqn", loss="huber")),  # SB3's DQN uses the Huber loss
 }
 
 

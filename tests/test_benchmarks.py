@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 import ddpg_continuous
@@ -19,11 +20,12 @@ import speed  # noqa: E402
 # CleanRL's defaults at commit fe8d8a03 (its Args dataclasses), for the settings both sides have.
 CLEANRL_DEFAULTS = {
     "ddpg": dict(buffer_size=1_000_000, gamma=0.99, tau=0.005, batch_size=256, learning_rate=3e-4,
-                 exploration_noise=0.1, policy_frequency=2),
+                 exploration_noise=0.1, policy_frequency=2, hidden_sizes=(256, 256)),
     "sac": dict(buffer_size=1_000_000, gamma=0.99, tau=0.005, batch_size=256, policy_lr=3e-4, q_lr=1e-3,
-                policy_frequency=2, alpha=0.2, autotune=True),
+                policy_frequency=2, alpha=0.2, autotune=True, hidden_sizes=(256, 256)),
     "dqn": dict(buffer_size=10_000, gamma=0.99, tau=1.0, target_network_frequency=500, batch_size=128,
-                learning_rate=2.5e-4, start_e=1.0, end_e=0.05, exploration_fraction=0.5, train_frequency=10),
+                learning_rate=2.5e-4, start_e=1.0, end_e=0.05, exploration_fraction=0.5, train_frequency=10,
+                gradient_steps=1, hidden_sizes=(120, 84), loss="mse", double_dqn=False),
 }
 MODULES = {"ddpg": ddpg_continuous, "sac": sac_continuous, "dqn": dqn_discrete}
 
@@ -39,10 +41,8 @@ def test_both_sides_run_the_same_settings(algo):
     for flag in ["--env-id", "--seed", "--total-timesteps", "--learning-starts"]:
         assert ours[ours.index(flag) + 1] == cleanrl[cleanrl.index(flag) + 1], flag
     assert ours[ours.index("--eval-frequency") + 1] == "0"  # CleanRL evaluates nothing during training
-    # what ours is not told on its command line, its defaults must give as CleanRL's do
-    module = MODULES[algo]
-    given = dict(zip(s["ours"][::2], s["ours"][1::2]))  # integer flags only, such as --policy-frequency 2
-    args = module.Args(**{flag[2:].replace("-", "_"): int(value) for flag, value in given.items()})
+    # our flags, read by our script's own parser (defaults included), must give CleanRL's values
+    args = tyro.cli(MODULES[algo].Args, args=s["ours"])
     for name, value in CLEANRL_DEFAULTS[algo].items():
         assert getattr(args, name) == value, name
 

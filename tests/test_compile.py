@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.helpers import assert_ok, load_checkpoint, run_script, scalars, the_run_dir
-from tests.test_scripts import SCRIPTS
+from tests.test_scripts import SCRIPTS, schedule, updates_in
 
 # Inductor fuses and reorders float32 arithmetic, so compiled and eager agree to rounding, not bit for bit.
 TOLERANCE = dict(rtol=1e-4, atol=1e-5)
@@ -105,11 +105,11 @@ def test_compiled_updates_give_the_eager_losses_and_weights(script):
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_compiled_run_trains_logs_saves_and_resumes(script, tmp_path):
     args = ["--env-id", SCRIPTS[script]["env_id"], "--compile", "--total-timesteps", "400", "--learning-starts", "200",
-            "--batch-size", "32", "--log-frequency", "100", "--eval-episodes", "1", "--save-buffer"]
+            "--batch-size", "32", "--log-frequency", "100", "--eval-episodes", "1", "--save-buffer", *schedule(script)]
     assert_ok(run_script(script, *args, runs_dir=tmp_path))
     run_dir = the_run_dir(tmp_path)
     updates = load_checkpoint(run_dir)["num_updates"]
-    assert updates == 1 + 200 // SCRIPTS[script]["train_frequency"]  # from step 200 to 400
+    assert updates == updates_in(script, 200, 400)
     loss = scalars(run_dir)[SCRIPTS[script]["loss_tag"]]
     assert [step for step, _ in loss] == [200, 300, 400] and all(np.isfinite(v) for _, v in loss)
     resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "500",
@@ -117,5 +117,5 @@ def test_compiled_run_trains_logs_saves_and_resumes(script, tmp_path):
     assert_ok(resumed)
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint["args"]["compile"] and checkpoint["global_step"] == 500
-    assert checkpoint["num_updates"] == updates + 100 // SCRIPTS[script]["train_frequency"]
+    assert checkpoint["num_updates"] == updates + updates_in(script, 401, 500)
     assert "final evaluation return" in resumed.stdout

@@ -147,11 +147,12 @@ def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
 
     monkeypatch.setattr(dqn, "update_target", spy)
     args = dqn.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path), total_timesteps=200, learning_starts=40,
-                    batch_size=8, train_frequency=10, target_network_frequency=25, eval_episodes=1, log_frequency=50)
+                    batch_size=8, train_frequency=10, gradient_steps=2, target_network_frequency=25, eval_episodes=1,
+                    log_frequency=50)
     dqn.train(args)
     assert calls == [50, 75, 100, 125, 150, 175, 200]
     checkpoint = torch.load(next(tmp_path.iterdir()) / "checkpoint.pt", weights_only=False)
-    assert checkpoint["num_updates"] == 17  # steps 40, 50, ..., 200
+    assert checkpoint["num_updates"] == 2 * 17  # two at each of steps 40, 50, ..., 200
     for name, value in checkpoint["target_network"].items():
         assert torch.equal(value, checkpoint["q_network"][name])  # the last copy came after the last gradient step
 

@@ -16,7 +16,7 @@ from tests.test_scripts import SCRIPTS
 SHORT = ["--learning-starts", "300", "--batch-size", "32", "--log-frequency", "100", "--eval-frequency", "0",
          "--eval-episodes", "1"]
 # DQN's epsilon schedule spans --total-timesteps; a flat one lets a run of 1000 steps continue to 2000 unchanged.
-FLAT_EPSILON = {"dqn_discrete.py": ["--start-e", "0.2", "--end-e", "0.2", "--train-frequency", "2",
+FLAT_EPSILON = {"dqn_discrete.py": ["--start-e", "0.2", "--end-e", "0.2", "--train-frequency", "2", "--gradient-steps", "1",
                                     "--target-network-frequency", "100", "--buffer-size", "700"]}
 # Flags whose saved value a resume must not keep when the command line sets them back to the default.
 BACK_TO_DEFAULT = {
@@ -115,7 +115,7 @@ def test_every_flag_beside_resume_wins_even_the_default(script, tmp_path):
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_resume_without_buffer_refills_learning_starts_transitions_first(script, tmp_path):
-    every_step = ["--train-frequency", "1"] if script == "dqn_discrete.py" else []
+    every_step = ["--train-frequency", "1", "--gradient-steps", "1"] if script == "dqn_discrete.py" else []
     args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600", *every_step]
     assert_ok(run_script(script, *args, runs_dir=tmp_path))
     run_dir = the_run_dir(tmp_path)
@@ -184,6 +184,7 @@ def bad_checkpoints(script: str, checkpoint_path, tmp_path):
         yield [flag, str(tmp_path / "notes.pt")], "cannot be read as a checkpoint"
         yield [flag, str(tmp_path / "list.pt")], f"is not a checkpoint of {script}"
         yield [flag, str(checkpoint_path), "--env-id", other_env], f"--env-id {other_env} differs from the checkpoint's"
+        yield [flag, str(checkpoint_path), "--hidden-sizes", "7", "5"], "--hidden-sizes (7, 5) differs from the checkpoint's"
     yield ["--resume", str(checkpoint_path)], "the checkpoint is at step 400 and --total-timesteps is 400: raise"
 
 
@@ -203,7 +204,8 @@ def test_weights_gone_non_finite_are_never_kept_as_the_last_finite_state(script,
     # A learning rate of 1e39 overflows float32 in the first optimizer step, whose loss was still finite. The log at
     # that step must catch the weights, not keep them as "finite" (DDPG: no actor step yet to turn a loss NaN).
     flags = {"ddpg_continuous.py": ["--learning-rate", "1e39", "--policy-frequency", "2"],
-             "sac_continuous.py": ["--q-lr", "1e39"], "dqn_discrete.py": ["--learning-rate", "1e39", "--train-frequency", "1"]}
+             "sac_continuous.py": ["--q-lr", "1e39"], "dqn_discrete.py": ["--learning-rate", "1e39", "--train-frequency", "1",
+                                                                                      "--gradient-steps", "1"]}
     proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "1000",
                       *flags[script], runs_dir=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

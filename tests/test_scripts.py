@@ -25,7 +25,6 @@ SCRIPTS = {
         "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_loss",
                  "losses/actor_loss", "losses/qf1_values", "eval/episodic_return"],
         "loss_tag": "losses/qf1_loss",
-        "train_frequency": 1,
         "countdown_env": "tests.envs:AngleCountdown-v0",  # 12 action dimensions in [0, 2 pi]
         "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, 12, torch.device("cpu")),
         "action_bounds": (0.0, np.float32(2 * np.pi)),
@@ -38,7 +37,6 @@ SCRIPTS = {
                  "losses/qf2_loss", "losses/qf1_values", "losses/qf2_values", "losses/qf_loss", "losses/actor_loss",
                  "losses/alpha", "losses/alpha_loss", "losses/entropy", "eval/episodic_return"],
         "loss_tag": "losses/qf_loss",
-        "train_frequency": 1,
         "countdown_env": "tests.envs:AngleCountdown-v0",
         "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, 12, torch.device("cpu")),
         "action_bounds": (0.0, np.float32(2 * np.pi)),
@@ -50,7 +48,7 @@ SCRIPTS = {
         "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/epsilon", "losses/td_loss",
                  "losses/q_values", "eval/episodic_return"],
         "loss_tag": "losses/td_loss",
-        "train_frequency": 10,  # the default: one gradient step every 10 env steps
+        "schedule": ["--train-frequency", "50", "--gradient-steps", "4"],  # 4 gradient steps every 50 env steps
         "countdown_env": "tests.envs:Choice-v0",  # Discrete(3)
         "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, torch.device("cpu")),
         "action_bounds": (0, 2),
@@ -61,9 +59,16 @@ SCRIPTS = {
 }
 
 
-def updates_between(script: str, start: int, end: int) -> int:
-    """Gradient steps a one-env run takes from step `start` (exclusive) to `end` once learning has begun."""
-    return end // SCRIPTS[script]["train_frequency"] - start // SCRIPTS[script]["train_frequency"]
+def schedule(script: str) -> list[str]:
+    """The learning schedule the command-line tests give: DDPG's and SAC's default, a short one for DQN."""
+    return SCRIPTS[script].get("schedule", [])
+
+
+def updates_in(script: str, first: int, last: int) -> int:
+    """Gradient steps a one-env run at `schedule` takes in steps first to last (both included), once learning."""
+    given = dict(zip(schedule(script)[::2], schedule(script)[1::2]))
+    every, steps = int(given.get("--train-frequency", 1)), int(given.get("--gradient-steps", 1))
+    return steps * (last // every - (first - 1) // every)
 
 
 @pytest.fixture(scope="module", params=list(SCRIPTS))
@@ -72,7 +77,7 @@ def smoke(request, tmp_path_factory):
     script = request.param
     runs_dir = tmp_path_factory.mktemp("smoke")
     quick = QUICK[:-1] + ["2"]  # two episodes per evaluation, of which --capture-video records the first
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *quick, "--eval-frequency", "300",
+    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *quick, *schedule(script), "--eval-frequency", "300",
                       "--checkpoint-frequency", "300", "--capture-video", "--save-buffer", runs_dir=runs_dir)
     assert_ok(proc)
     return script, the_run_dir(runs_dir), proc
@@ -93,8 +98,7 @@ def test_run_takes_gradient_steps_and_saves_a_loadable_checkpoint(smoke):
     script, run_dir, proc = smoke
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint["global_step"] == 600
-    # one update at learning_starts (step 200), then one every train_frequency steps
-    assert checkpoint["num_updates"] == 1 + updates_between(script, 200, 600)
+    assert checkpoint["num_updates"] == updates_in(script, 200, 600)  # learning from step 200
     assert checkpoint["args"]["env_id"] == SCRIPTS[smoke[0]]["env_id"]
     assert "final evaluation return" in proc.stdout
 
@@ -118,7 +122,7 @@ def test_resume_continues_from_the_checkpoint_step(smoke, tmp_path):
     checkpoint = load_checkpoint(resumed_dir)
     assert checkpoint["global_step"] == 800
     # the saved buffer let updates go on from the first step after the resume
-    assert checkpoint["num_updates"] == 1 + updates_between(script, 200, 600) + updates_between(script, 600, 800)
+    assert checkpoint["num_updates"] == updates_in(script, 200, 600) + updates_in(script, 601, 800)
     assert checkpoint["buffer"]["size"] == 800
     assert checkpoint["args"]["batch_size"] == 32  # saved settings kept unless given again
     eval_steps = [step for step, _ in scalars(resumed_dir)["eval/episodic_return"]]
@@ -174,6 +178,7 @@ def bad_inputs():
         yield script, ["--num-envs", "-1"], "--num-envs must be at least 1"
         yield script, ["--resume", "no/such/checkpoint.pt"], "checkpoint 'no/such/checkpoint.pt' not found"
         yield script, ["--gamma", "nan"], "--gamma must be a finite number, got nan"
+        yield script, ["--hidden-sizes", "64", "0"], "--hidden-sizes must be one or more layer widths of at least 1"
         learning_rate = "--q-lr" if script == "sac_continuous.py" else "--learning-rate"
         yield script, [learning_rate, "inf"], f"{learning_rate} must be a finite number, got inf"
         # 10^11 rows of [s | a | r | s' | terminated] float32: 9 floats for Pendulum, 11 for CartPole (a is an index)
@@ -182,6 +187,8 @@ def bad_inputs():
         # --device cpu: on a machine with a GPU, auto would pick cuda and the message would name it
         yield script, ["--device", "cpu", "--buffer-size", str(10**11)], f"needs {gib:.1f} GiB but cpu has"
         yield script, ["--buffer-size", str(10**11)], "lower --buffer-size"
+        if script == "dqn_discrete.py":
+            yield script, ["--gradient-steps", "0"], "--gradient-steps must be at least 1, got 0"
         for env_id, message in config["space_errors"]:
             yield script, ["--env-id", env_id], message
 
@@ -294,8 +301,9 @@ def test_mujoco_env_warns_once_renders_headless_and_writes_no_file_outside_the_r
     module = importlib.import_module(script.removesuffix(".py"))
     module.make_train_envs(module.Args(env_id="Hopper-v5")).close()
     printed = capsys.readouterr().out
-    assert "note: Hopper-v5 is a MuJoCo env and this run has the default Pendulum budget (20000 steps" in printed
-    assert "CleanRL's MuJoCo runs pass --total-timesteps 1000000 --learning-starts 25000" in printed
+    budget = f"({module.Args.total_timesteps} steps, {module.Args.learning_starts} random) and Pendulum's settings"
+    assert f"note: Hopper-v5 is a MuJoCo env and this run has the default Pendulum budget {budget}" in printed
+    assert "CleanRL's MuJoCo runs pass --total-timesteps 1000000 --learning-starts 25000 and CleanRL's" in printed
 
 
 @pytest.mark.parametrize("script,env_id", [("ddpg_continuous.py", "tests.envs:Pixels-v0"),
@@ -351,3 +359,56 @@ def test_track_syncs_the_scalars_to_wandb_offline(script, tmp_path):
     for tag in (SCRIPTS[script]["loss_tag"], "charts/episodic_return"):
         assert [step for step, _ in synced[tag]] == [step for step, _ in logged[tag]], tag
         assert [value for _, value in synced[tag]] == pytest.approx([value for _, value in logged[tag]], rel=1e-6)
+
+
+HIDDEN_WEIGHTS = {  # the weight shapes of each saved network with --hidden-sizes 24 16 (Pendulum: 3 inputs, 1 action)
+    "ddpg_continuous.py": {"actor": [(24, 3), (16, 24), (1, 16)], "critic": [(24, 4), (16, 24), (1, 16)]},
+    "sac_continuous.py": {"actor": [(24, 3), (16, 24), (1, 16), (1, 16)],
+                          "critic": [(2, 4, 24), (2, 24, 16), (2, 16, 1)]},  # both critics' layers stacked
+    "dqn_discrete.py": {"q_network": [(24, 4), (16, 24), (2, 16)], "target_network": [(24, 4), (16, 24), (2, 16)]},
+}
+BEFORE_HIDDEN_SIZES = {"ddpg_continuous.py": (256, 256), "sac_continuous.py": (256, 256), "dqn_discrete.py": (120, 84)}
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_hidden_sizes_shape_every_network(script, tmp_path):
+    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
+                      "--hidden-sizes", "24", "16", runs_dir=tmp_path)
+    assert_ok(proc)
+    checkpoint = load_checkpoint(the_run_dir(tmp_path))
+    for name, shapes in HIDDEN_WEIGHTS[script].items():
+        weights = [tuple(t.shape) for key, t in checkpoint[name].items() if "weight" in key]
+        assert weights == shapes, (name, weights)
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_checkpoint_from_before_hidden_sizes_still_evaluates(script, tmp_path):
+    """A checkpoint written before --hidden-sizes (no such setting saved; DQN's layers named fc1, fc2, out) is read
+    with the widths it was trained with."""
+    widths = [str(w) for w in BEFORE_HIDDEN_SIZES[script]]
+    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
+                      "--hidden-sizes", *widths, runs_dir=tmp_path / "runs")
+    assert_ok(proc)
+    path = the_run_dir(tmp_path / "runs") / "checkpoint.pt"
+    old = torch.load(path, weights_only=False)
+    del old["args"]["hidden_sizes"]
+    if script == "dqn_discrete.py":
+        del old["args"]["gradient_steps"]
+    if script == "dqn_discrete.py":
+        old_names = {"net.1": "fc1", "net.3": "fc2", "net.5": "out"}
+        for name in ["q_network", "target_network"]:
+            old[name] = {old_names[key.rsplit(".", 1)[0]] + "." + key.rsplit(".", 1)[1]: value
+                         for key, value in old[name].items()}
+    torch.save(old, tmp_path / "old.pt")
+    returns = []
+    for checkpoint in [path, tmp_path / "old.pt"]:
+        proc = run_script(script, "--evaluate", str(checkpoint), "--eval-episodes", "2", runs_dir=tmp_path)
+        assert_ok(proc)
+        returns.append(re.search(r"return (-?[\d.]+ \+- [\d.]+)", proc.stdout).group(1))
+    assert returns[0] == returns[1]
+    proc = run_script(script, "--resume", str(tmp_path / "old.pt"), "--total-timesteps", "400", runs_dir=tmp_path)
+    assert_ok(proc)
+    resumed = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["args"]  # the resumed run writes beside it
+    assert tuple(resumed["hidden_sizes"]) == BEFORE_HIDDEN_SIZES[script]
+    if script == "dqn_discrete.py":  # the one gradient step per train_frequency such a run was trained with
+        assert resumed["gradient_steps"] == 1
