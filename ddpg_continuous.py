@@ -118,12 +118,6 @@ def bound_action(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torc
     return 0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(x)
 
 
-def mlp(sizes: list[int]) -> list[nn.Module]:
-    """Linear layers of the given widths, with a ReLU between each two."""
-    layers = [m for n_in, n_out in zip(sizes, sizes[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
-    return layers[:-1]
-
-
 class Actor(nn.Module):
     """mu(s): observation -> hidden_sizes -> action, bounded to the action space."""
 
@@ -146,6 +140,12 @@ class Critic(nn.Module):
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([obs.flatten(1), action], dim=1)).squeeze(-1)
+
+
+def mlp(sizes: list[int]) -> list[nn.Module]:
+    """Linear layers of the given widths, with a ReLU between each two."""
+    layers = [m for n_in, n_out in zip(sizes, sizes[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
+    return layers[:-1]
 
 
 def exploration_action(actor: Actor, obs: torch.Tensor, noise_std: float) -> torch.Tensor:

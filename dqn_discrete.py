@@ -152,10 +152,7 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
 
 def epsilon_greedy(q_network: QNetwork, obs: np.ndarray, epsilon: float, num_actions: int,
                    device: torch.device | str = "cpu", layers: list | None = None) -> np.ndarray:
-    """Per env: a uniform random action with probability epsilon, else argmax_a Q(s, a).
-
-    With `layers` (QNetwork.numpy_layers(), on the CPU) Q is computed in numpy, otherwise by the network.
-    """
+    """Per env: a uniform random action with probability epsilon, else argmax_a Q(s, a) (in numpy given `layers`)."""
     explore = np.random.random(len(obs)) < epsilon
     actions = np.random.randint(num_actions, size=len(obs))
     if not explore.all():  # the network runs only when some env acts greedily: early on, most steps skip it

@@ -53,6 +53,11 @@ PRESETS = {
         (["ddpg"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3], MEASURED_WITH["ddpg"] + MUJOCO_BUDGET),
         (["sac"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3], MEASURED_WITH["sac"] + MUJOCO_BUDGET),
     ],
+    # beyond the defaults: the README's known-good command lines (50 greedy evaluation episodes at the end)
+    "known-good": [
+        (["dqn"], ["Acrobot-v1"], [1, 2, 3, 4, 5], ["--total-timesteps", "100000", "--eval-frequency", "0",
+                                                   "--eval-episodes", "50", "--eval-epsilon", "0"]),
+    ],
     "smoke": [  # a few seconds per run: checks that the runner, the scripts and the plot work together
         (["ddpg", "sac"], ["Pendulum-v1"], [1, 2], ["--total-timesteps", "600", "--learning-starts", "300",
                                                     "--batch-size", "32", "--eval-frequency", "300",

@@ -1,6 +1,8 @@
 """benchmarks/: the commands speed.py runs on both sides, its reading of both sides' event files, the thread
 setting reaching torch, and breakdown.py's bound at the floor, on hand-made timings (no CleanRL needed)."""
 
+import json
+import subprocess
 import sys
 
 import pytest
@@ -15,6 +17,8 @@ from tests.helpers import REPO, assert_ok, run_script
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import breakdown  # noqa: E402
+import settings  # noqa: E402
+import solve  # noqa: E402
 import speed  # noqa: E402
 
 # CleanRL's defaults at commit fe8d8a03 (its Args dataclasses), for the settings both sides have.
@@ -45,6 +49,18 @@ def test_both_sides_run_the_same_settings(algo):
     args = tyro.cli(MODULES[algo].Args, args=s["ours"])
     for name, value in CLEANRL_DEFAULTS[algo].items():
         assert getattr(args, name) == value, name
+
+
+@pytest.mark.parametrize("algo", list(settings.CLEANRL))
+def test_readme_gives_cleanrl_settings_as_settings_py_has_them(algo):
+    script = speed.CLEANRL[algo]["script"]
+    assert f"python {script} {' '.join(settings.flags(algo))}\n" in (REPO / "README.md").read_text()
+
+
+def test_settings_changes_replace_a_value_in_place():
+    flags = settings.flags("ddpg", policy_frequency="1")
+    assert flags.count("--policy-frequency") == 1 and flags[flags.index("--policy-frequency") + 1] == "1"
+    assert flags[flags.index("--hidden-sizes"):flags.index("--hidden-sizes") + 3] == ["--hidden-sizes", "256", "256"]
 
 
 def test_event_files_of_both_sides_read_the_same_way(tmp_path):
@@ -92,3 +108,25 @@ def test_steps_per_second_at_the_floor_replace_the_update_by_its_floor():
     assert breakdown.steps_per_s_at_floor(timing, 1.1, "training", 1000, 4000) == pytest.approx(625.0)
     # the whole run: 2 s of warm-up, then 4000 x 1.6 ms = 6.4 s: 5000 steps in 8.4 s
     assert breakdown.steps_per_s_at_floor(timing, 1.1, "whole run", 1000, 4000) == pytest.approx(5000 / 8.4)
+
+
+def test_solve_summary_and_verdict_on_hand_made_runs():
+    runs = [{"seed": 1, "return": -140.0, "seconds": 30.0}, {"seed": 2, "return": -160.0, "seconds": 40.0},
+            {"seed": 3, "return": -190.0, "seconds": 20.0}]
+    ours = solve.summary(runs)
+    assert ours == {"returns": [-140.0, -160.0, -190.0], "mean": pytest.approx(-163.333, abs=1e-3), "worst": -190.0,
+                    "median_s": 30.0, "fastest_s": 20.0, "slowest_s": 40.0}
+    zoo = solve.summary([{"seed": 1, "return": -150.0, "seconds": 100.0}])
+    assert solve.verdict("ddpg", ours, zoo) == ("mean -163.3 < -150; worst -190.0 < -180; time 0.30x zoo's <= 0.4x; "
+                                                "behind zoo on return")
+
+
+def test_solve_runs_a_script_then_evaluates_its_checkpoint_over_50_episodes(tmp_path):
+    cmd = [sys.executable, str(REPO / "benchmarks" / "solve.py"), "--algos", "dqn", "--seeds", "3", "--out",
+           str(tmp_path / "s.json"), "--", "--total-timesteps", "1500", "--learning-starts", "500"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert_ok(proc)
+    result = json.loads((tmp_path / "s.json").read_text())["dqn"]
+    (run,) = result["runs"]
+    assert run["seed"] == 3 and run["seconds"] > 0 and 8 <= run["return"] <= 500  # a CartPole episode's range
+    assert "| dqn, CartPole-v1 | ours |" in proc.stdout and "our flags: --total-timesteps 1500" in proc.stdout

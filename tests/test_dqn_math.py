@@ -67,14 +67,14 @@ def test_epsilon_greedy_explores_with_probability_epsilon(epsilon, greedy_share)
 
 
 def hand_made_q_network() -> dqn.QNetwork:
-    """Every layer constant: fc1 weights 0.1, fc2 weights 0.01, out rows +1 and -1 with biases 0 and 1."""
+    """The default 120-84 widths, every layer constant: hidden weights 0.1 then 0.01, output rows +1 and -1, biases 0 and 1."""
     q = dqn.QNetwork(obs_dim=2, num_actions=2)
     with torch.no_grad():
-        for layer, value in ((q.fc1, 0.1), (q.fc2, 0.01)):
+        for layer, value in ((q.net[1], 0.1), (q.net[3], 0.01)):
             layer.weight.fill_(value)
             layer.bias.zero_()
-        q.out.weight[0], q.out.weight[1] = 1.0, -1.0
-        q.out.bias.copy_(torch.tensor([0.0, 1.0]))
+        q.net[-1].weight[0], q.net[-1].weight[1] = 1.0, -1.0
+        q.net[-1].bias.copy_(torch.tensor([0.0, 1.0]))
     return q
 
 
@@ -180,8 +180,8 @@ def constant_q_network(values: list[float]) -> dqn.QNetwork:
     """A QNetwork whose Q(s, .) is `values` for every observation."""
     q = dqn.QNetwork(4, len(values))
     with torch.no_grad():
-        q.out.weight.zero_()
-        q.out.bias.copy_(torch.tensor(values))
+        q.net[-1].weight.zero_()
+        q.net[-1].bias.copy_(torch.tensor(values))
     return q
 
 

@@ -1,32 +1,38 @@
-"""Real learning, in budgets CI can afford: each script must solve its default env well enough.
+"""Real learning at the scripts' defaults: each script must solve its default env with no flags but the seed.
 
-Each run ends with a deterministic evaluation (no exploration noise, greedy actions) over 10
-separately seeded episodes; the test reads its mean from the TensorBoard event file.
+Each run ends with a deterministic evaluation (no exploration noise, greedy actions) over 10 separately seeded
+episodes; the test reads its mean from the TensorBoard event file. The defaults are fast enough that CI runs
+them whole (about 50, 45 and 3 x 25 s here).
 """
 
 import pytest
 
 from tests.helpers import assert_ok, run_script, scalars, the_run_dir
 
-LEARNING_RUNS = {
-    # Pendulum-v1: returns run from about -1500 (random) to about -150 (swung up and balanced).
-    # seeds 1-3 ended at -170, -185, -198 (DDPG) and -168, -188, -195 (SAC)
-    "ddpg_continuous.py": (["--env-id", "Pendulum-v1", "--total-timesteps", "8000", "--learning-starts", "1000"], -250),
-    "sac_continuous.py": (["--env-id", "Pendulum-v1", "--total-timesteps", "8000", "--learning-starts", "1000"], -250),
-    # CartPole-v1: 500 is the most an episode can earn.
-    # Faster than the default schedule (epsilon reaches 0.05 at 22.5k steps, not 250k), a larger buffer and
-    # learning rate; seeds 1-3 ended at 500, 500 and 386 with these settings.
-    "dqn_discrete.py": (["--env-id", "CartPole-v1", "--total-timesteps", "150000", "--learning-starts", "5000",
-                         "--train-frequency", "4", "--exploration-fraction", "0.15", "--buffer-size", "50000",
-                         "--learning-rate", "5e-4"], 400),
+THRESHOLDS = {
+    # Pendulum-v1: returns run from about -1500 (random) to about -150 (swung up and balanced); seed 1's
+    # 50-episode evaluations at the defaults: -144.6 (DDPG), -144.4 (SAC) (benchmarks/solve.py).
+    "ddpg_continuous.py": -200,
+    "sac_continuous.py": -200,
+    # CartPole-v1: 500 is the most an episode can earn. The defaults solve 8 of 10 seeds (benchmarks/solve.py:
+    # seeds 1 and 7 end at 115 and 427), so two of seeds 1-3 must reach it (1-3 gave 120, 500, 500 greedy here).
+    "dqn_discrete.py": 475,
 }
+SEEDS = {"ddpg_continuous.py": [1], "sac_continuous.py": [1], "dqn_discrete.py": [1, 2, 3]}
+MUST_SOLVE = {"ddpg_continuous.py": 1, "sac_continuous.py": 1, "dqn_discrete.py": 2}
 
 
-@pytest.mark.parametrize("script", list(LEARNING_RUNS))
-def test_learns_its_default_env(script, tmp_path):
-    args, threshold = LEARNING_RUNS[script]
-    proc = run_script(script, *args, "--seed", "1", "--eval-frequency", "0", "--eval-episodes", "10",
-                      "--checkpoint-frequency", "0", runs_dir=tmp_path, timeout=900)
-    assert_ok(proc)
-    (step, final_return), = scalars(the_run_dir(tmp_path))["eval/episodic_return"]
-    assert final_return >= threshold, f"{script}: evaluation return {final_return:.1f} at step {step}, below {threshold}"
+@pytest.mark.parametrize("script", list(THRESHOLDS))
+def test_learns_its_default_env_at_the_defaults(script, tmp_path):
+    greedy = ["--eval-epsilon", "0"] if script == "dqn_discrete.py" else []
+    returns = []
+    for seed in SEEDS[script]:
+        runs_dir = tmp_path / f"seed{seed}"
+        proc = run_script(script, "--seed", str(seed), "--eval-frequency", "0", "--eval-episodes", "10", *greedy,
+                          "--checkpoint-frequency", "0", runs_dir=runs_dir, timeout=900)
+        assert_ok(proc)
+        (_, final_return), = scalars(the_run_dir(runs_dir))["eval/episodic_return"]
+        returns.append(final_return)
+    solved = sum(r >= THRESHOLDS[script] for r in returns)
+    assert solved >= MUST_SOLVE[script], f"{script}: evaluation returns {returns} (seeds {SEEDS[script]}), " \
+                                         f"{solved} at or above {THRESHOLDS[script]}, {MUST_SOLVE[script]} needed"

@@ -321,7 +321,7 @@ def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
     with torch.no_grad():  # argmax is always action 0, which earns nothing in Choice-v0 (action 1 earns 1)
         for p in q_network.parameters():
             p.zero_()
-        q_network.out.bias[0] = 1.0
+        q_network.net[-1].bias[0] = 1.0
     state = np.random.get_state()
     greedy = module.evaluate(q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=0.0), "x")
     random_ = module.evaluate(q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=1.0), "x")
