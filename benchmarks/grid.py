@@ -40,16 +40,15 @@ SCRIPTS = {"ddpg": "ddpg_continuous.py", "sac": "sac_continuous.py", "dqn": "dqn
 # The grid behind the README's results: (algorithms, env ids, seeds, extra flags). Rows measured before the
 # defaults became the fast ones pin the settings they were measured with (CleanRL's, but DDPG's actor every step).
 MEASURED_WITH = {"ddpg": settings.flags("ddpg", policy_frequency="1"), "sac": settings.flags("sac")}
+PENDULUM_BUDGET = ["--total-timesteps", "20000", "--learning-starts", "2000"]
+DQN_BUDGET = ["--total-timesteps", "500000", "--learning-starts", "10000", "--eval-frequency", "25000", "--eval-epsilon", "0"]
 MUJOCO_BUDGET = ["--total-timesteps", "100000", "--learning-starts", "5000", "--eval-frequency", "10000"]
 PRESETS = {
     "published": [
-        (["ddpg", "sac"], ["Pendulum-v1"], [1, 2, 3, 4, 5], []),
+        (["ddpg"], ["Pendulum-v1"], [1, 2, 3, 4, 5], MEASURED_WITH["ddpg"] + PENDULUM_BUDGET),
+        (["sac"], ["Pendulum-v1"], [1, 2, 3, 4, 5], MEASURED_WITH["sac"] + PENDULUM_BUDGET),
         # greedy evaluation, as when these rows were measured (the script's default is CleanRL's epsilon 0.05)
-        (["dqn"], ["CartPole-v1"], [1, 2, 3, 4, 5], ["--eval-epsilon", "0"]),
-        (["dqn"], ["Acrobot-v1"], [1, 2, 3, 4, 5], settings.flags("dqn") + ["--total-timesteps", "500000",
-                                                                          "--learning-starts", "10000",
-                                                                          "--eval-frequency", "25000",
-                                                                          "--eval-epsilon", "0"]),
+        (["dqn"], ["CartPole-v1", "Acrobot-v1"], [1, 2, 3, 4, 5], settings.flags("dqn") + DQN_BUDGET),
         (["ddpg"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3], MEASURED_WITH["ddpg"] + MUJOCO_BUDGET),
         (["sac"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3], MEASURED_WITH["sac"] + MUJOCO_BUDGET),
     ],
