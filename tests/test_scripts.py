@@ -206,7 +206,7 @@ def test_bad_input_gets_a_one_line_error(script, args, message, tmp_path):
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_sigint_writes_a_checkpoint_that_resumes(script, tmp_path):
     args = ["--env-id", SCRIPTS[script]["env_id"], "--total-timesteps", "1000000", "--learning-starts", "100",
-            "--batch-size", "32", "--log-frequency", "50", "--eval-frequency", "0"]
+            "--batch-size", "32", "--log-frequency", "50", "--eval-frequency", "0", *schedule(script)]
     proc = start_script(script, *args, runs_dir=tmp_path)
     for line in proc.stdout:  # wait until gradient steps are under way
         match = re.match(r"step\s+(\d+)/", line)
