@@ -43,6 +43,17 @@ MEASURED_WITH = {"ddpg": settings.flags("ddpg", policy_frequency="1"), "sac": se
 PENDULUM_BUDGET = ["--total-timesteps", "20000", "--learning-starts", "2000"]
 DQN_BUDGET = ["--total-timesteps", "500000", "--learning-starts", "10000", "--eval-frequency", "25000", "--eval-epsilon", "0"]
 MUJOCO_BUDGET = ["--total-timesteps", "100000", "--learning-starts", "5000", "--eval-frequency", "10000"]
+# Settings found for other classic-control envs (rl-baselines3-zoo's published kind of schedule, tried here)
+KNOWN_GOOD = {
+    ("dqn", "Acrobot-v1"): ["--total-timesteps", "100000", "--learning-rate", "6.3e-4", "--batch-size", "128",
+                            "--buffer-size", "50000", "--target-network-frequency", "250", "--train-frequency", "4",
+                            "--gradient-steps", "4", "--exploration-fraction", "0.12", "--end-e", "0.1",
+                            "--double-dqn"],
+    ("dqn", "MountainCar-v0"): ["--total-timesteps", "120000", "--learning-rate", "4e-3", "--batch-size", "128",
+                                "--buffer-size", "10000", "--gamma", "0.98", "--target-network-frequency", "600",
+                                "--train-frequency", "16", "--gradient-steps", "8", "--exploration-fraction", "0.2",
+                                "--end-e", "0.07"],
+}
 PRESETS = {
     "published": [
         (["ddpg"], ["Pendulum-v1"], [1, 2, 3, 4, 5], MEASURED_WITH["ddpg"] + PENDULUM_BUDGET),
@@ -52,11 +63,10 @@ PRESETS = {
         (["ddpg"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3], MEASURED_WITH["ddpg"] + MUJOCO_BUDGET),
         (["sac"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3], MEASURED_WITH["sac"] + MUJOCO_BUDGET),
     ],
-    # beyond the defaults: the README's known-good command lines (50 greedy evaluation episodes at the end)
-    "known-good": [
-        (["dqn"], ["Acrobot-v1"], [1, 2, 3, 4, 5], ["--total-timesteps", "100000", "--eval-frequency", "0",
-                                                   "--eval-episodes", "50", "--eval-epsilon", "0"]),
-    ],
+    # beyond the defaults: the README's known-good command lines, each run ending on 50 greedy evaluation episodes
+    "known-good": [([algo], [env_id], [1, 2, 3, 4, 5], flags + ["--eval-frequency", "0", "--eval-episodes", "50",
+                                                               "--eval-epsilon", "0"])
+                   for (algo, env_id), flags in KNOWN_GOOD.items()],
     "smoke": [  # a few seconds per run: checks that the runner, the scripts and the plot work together
         (["ddpg", "sac"], ["Pendulum-v1"], [1, 2], ["--total-timesteps", "600", "--learning-starts", "300",
                                                     "--batch-size", "32", "--eval-frequency", "300",

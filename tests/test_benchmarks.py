@@ -17,6 +17,7 @@ from tests.helpers import REPO, assert_ok, run_script
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import breakdown  # noqa: E402
+import grid  # noqa: E402
 import settings  # noqa: E402
 import solve  # noqa: E402
 import speed  # noqa: E402
@@ -130,3 +131,11 @@ def test_solve_runs_a_script_then_evaluates_its_checkpoint_over_50_episodes(tmp_
     (run,) = result["runs"]
     assert run["seed"] == 3 and run["seconds"] > 0 and 8 <= run["return"] <= 500  # a CartPole episode's range
     assert "| dqn, CartPole-v1 | ours |" in proc.stdout and "our flags: --total-timesteps 1500" in proc.stdout
+
+
+@pytest.mark.parametrize("algo,env_id", list(grid.KNOWN_GOOD))
+def test_readme_gives_the_known_good_command_lines_the_grid_runs(algo, env_id):
+    line = f"python {grid.SCRIPTS[algo]} --env-id {env_id} {' '.join(grid.KNOWN_GOOD[(algo, env_id)])}\n"
+    assert line in (REPO / "README.md").read_text()
+    preset = [row for row in grid.PRESETS["known-good"] if row[1] == [env_id]]
+    assert preset and preset[0][3][:len(grid.KNOWN_GOOD[(algo, env_id)])] == grid.KNOWN_GOOD[(algo, env_id)]
