@@ -8,10 +8,11 @@ For a sampled batch of (s, a, r, s', terminated):
     double DQN    y     = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))     (--double-dqn)
     loss          L     = mean (Q(s, a) - y)^2        (or the Huber loss with --loss huber)
     target        Q'    <- Q every `target_network_frequency` steps (or (1 - tau) Q' + tau Q with tau < 1)
+    policy        pi(s) = argmax_a Qbar(s, a),  Qbar <- (1 - average_tau) Qbar + average_tau Q per gradient step
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
-overestimation that max over noisy estimates causes. Exploration is epsilon-greedy, epsilon falling
-linearly from `start_e` to `end_e` over `exploration_fraction` of the run; evaluation uses `eval_epsilon`.
+overestimation that max over noisy estimates causes. Exploration is epsilon-greedy on Q, epsilon linear from
+`start_e` to `end_e`; the policy evaluated and saved is greedy on Qbar, whose average steadies Q's late flips.
 
     python dqn_discrete.py --env-id CartPole-v1
     tensorboard --logdir runs
@@ -98,6 +99,8 @@ class Args:
     """choose a' with the online network and value it with the target network"""
     loss: Literal["mse", "huber"] = "huber"
     """TD loss: mean squared error, or Huber (smooth L1), which is gentler on large TD errors"""
+    average_tau: float = 0.001
+    """the evaluated policy's network Qbar <- (1 - average_tau) Qbar + average_tau Q per gradient step (1: Q itself)"""
 
     eval_frequency: int = 10_000
     """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
@@ -140,8 +143,7 @@ class QNetwork(nn.Module):
         return self.net(obs)
 
     def numpy_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(weight, bias) of each layer as numpy arrays sharing the parameters' memory (CPU only): the
-        optimizer's in-place steps and load_state_dict show through them, so they never go stale."""
+        """(weight, bias) per layer as numpy views of the parameters (CPU only): steps and loads show through."""
         return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in self.net if isinstance(m, nn.Linear)]
 
 
@@ -288,8 +290,11 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     rb = ReplayBuffer(args.buffer_size, obs_dim, device)
     numpy_layers = q_network.numpy_layers() if device.type == "cpu" else None  # acting in numpy: see q_values_numpy
-    saved = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer}
-    run = Run(args, envs, rb, saved, policy=q_network, checkpoint=checkpoint, charts={"charts/epsilon": lambda: epsilon})
+    average_network = copy.deepcopy(q_network).requires_grad_(False)  # Qbar: the policy evaluated and saved
+    saved = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer,
+             "average_network": average_network}
+    run = Run(args, envs, rb, saved, policy=average_network, checkpoint=checkpoint,
+              charts={"charts/epsilon": lambda: epsilon})
     envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
 
     with run:  # logs flushed and envs closed however the loop ends
@@ -317,6 +322,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                                                 args.gamma, args.double_dqn, args.loss)
                         num_updates += 1
                         run.add_losses(td_loss=loss, q_values=q_mean)
+                        update_target(average_network, q_network, args.average_tau)
                 if is_due(global_step, args.target_network_frequency, args.num_envs):
                     update_target(target_network, q_network, args.tau)
 
@@ -340,7 +346,7 @@ def check_args(args: Args) -> None:
              ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
              ("positive", lambda v: v > 0, ["learning_rate"]),
              ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma", "start_e", "end_e", "exploration_fraction", "eval_epsilon"]),
-             ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"])]
+             ("in (0, 1]", lambda v: 0 < v <= 1, ["tau", "average_tau"])]
     finite = [("a finite number", math.isfinite, [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)])]
     for wanted, holds, names in finite + rules:
         for name in names:
@@ -709,6 +715,8 @@ def load_checkpoint(path: str) -> dict:
         for name in ["q_network", "target_network"]:
             checkpoint[name] = {renamed[key.split(".")[0]] + key[key.index("."):]: value
                                 for key, value in checkpoint[name].items()}
+    if "average_network" not in checkpoint:  # written before the averaged policy: the policy was Q itself
+        checkpoint["args"]["average_tau"], checkpoint["average_network"] = 1.0, checkpoint["q_network"]
     return checkpoint
 
 
@@ -729,13 +737,13 @@ def parse_args() -> tuple[Args, dict | None]:
 
 
 def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
-    """Evaluate a checkpoint's Q-network epsilon-greedily, recording the first --video-episodes episodes with
-    --capture-video."""
+    """Evaluate a checkpoint's policy (Qbar, the averaged Q-network) epsilon-greedily, recording the first
+    --video-episodes episodes with --capture-video."""
     check_args(args)
     env = make_env(args.env_id)
     q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args.hidden_sizes)
     env.close()
-    q_network.load_state_dict(checkpoint["q_network"])
+    q_network.load_state_dict(checkpoint["average_network"])
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
     returns = evaluate(q_network, args, f"evaluate-step{checkpoint['global_step']}", video_dir)
     print(f"{args.env_id} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "

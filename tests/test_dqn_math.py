@@ -137,6 +137,8 @@ def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
     calls, last_target = [], {}
 
     def spy(target, online, tau):
+        if target is not sys._getframe(1).f_locals["target_network"]:  # the averaged policy's update, every step
+            return real_update_target(target, online, tau)
         state = [p.detach().clone() for p in target.parameters()]
         if last_target:  # nothing else may touch the target between two scheduled updates
             assert all(torch.equal(a, b) for a, b in zip(state, last_target["params"])), "target changed off-schedule"
@@ -155,6 +157,33 @@ def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
     assert checkpoint["num_updates"] == 2 * 17  # two at each of steps 40, 50, ..., 200
     for name, value in checkpoint["target_network"].items():
         assert torch.equal(value, checkpoint["q_network"][name])  # the last copy came after the last gradient step
+
+
+def test_policy_network_is_the_running_average_of_q_after_every_gradient_step(tmp_path, monkeypatch):
+    """Qbar_0 = Q_0, then Qbar_k = (1 - tau) Qbar_(k-1) + tau Q_k after gradient step k, worked out here from the
+    Q-network's weights after each step; the checkpoint's average_network must be that, not Q."""
+    real_update_q, q_after_each_step, q_before = dqn.update_q, [], []
+
+    def spy(q_network, *rest):
+        if not q_before:
+            q_before.append([p.detach().clone() for p in q_network.parameters()])
+        result = real_update_q(q_network, *rest)
+        q_after_each_step.append([p.detach().clone() for p in q_network.parameters()])
+        return result
+
+    monkeypatch.setattr(dqn, "update_q", spy)
+    tau = 0.25
+    args = dqn.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path), total_timesteps=120, learning_starts=40,
+                    batch_size=8, train_frequency=10, gradient_steps=3, eval_episodes=1, average_tau=tau)
+    dqn.train(args)
+    assert len(q_after_each_step) == 3 * 9  # three at each of steps 40, 50, ..., 120
+    expected = q_before[0]
+    for q_k in q_after_each_step:
+        expected = [(1 - tau) * a + tau * q for a, q in zip(expected, q_k)]
+    checkpoint = torch.load(next(tmp_path.iterdir()) / "checkpoint.pt", weights_only=False)
+    average = list(checkpoint["average_network"].values())
+    assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(average, expected))
+    assert not all(torch.allclose(a, q) for a, q in zip(average, q_after_each_step[-1]))  # the average lags Q
 
 
 @pytest.mark.parametrize("double_dqn", [False, True])

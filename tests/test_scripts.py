@@ -1,5 +1,6 @@
 """End-to-end tests through each script's command line: real runs, real files on disk."""
 
+import copy
 import importlib
 import re
 import shutil
@@ -332,6 +333,33 @@ def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
     assert module.Args().eval_epsilon == 0.05  # CleanRL's evaluation epsilon
 
 
+def test_dqn_evaluates_and_saves_the_averaged_network_not_q(tmp_path, monkeypatch):
+    """The policy of the run's evaluations and of --evaluate is Qbar (average_network), which lags Q."""
+    module = importlib.import_module("dqn_discrete")
+    evaluated = []
+    real_evaluate = module.evaluate
+    monkeypatch.setattr(module, "evaluate", lambda q, *rest: evaluated.append(copy.deepcopy(q.state_dict()))
+                        or real_evaluate(q, *rest))
+    module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=200,
+                             learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, eval_episodes=1,
+                             average_tau=0.25))
+    checkpoint = load_checkpoint(the_run_dir(tmp_path / "runs"))
+    assert all(torch.equal(evaluated[-1][k], v) for k, v in checkpoint["average_network"].items())
+    assert not all(torch.equal(evaluated[-1][k], v) for k, v in checkpoint["q_network"].items())
+
+    def always(action: int) -> dict:  # a Q-network whose greedy action is `action` everywhere
+        q = module.QNetwork(2, 3, (4,))
+        with torch.no_grad():
+            for p in q.parameters():
+                p.zero_()
+            q.net[-1].bias[action] = 1.0
+        return q.state_dict()
+
+    checkpoint.update(q_network=always(0), average_network=always(1))  # action 1 earns 1 a step in Choice-v0
+    args = module.Args(env_id="tests.envs:Choice-v0", hidden_sizes=(4,), eval_episodes=3, eval_epsilon=0.0)
+    assert module.evaluate_checkpoint(args, checkpoint) == pytest.approx((3 + 4 + 5) / 3)  # every step of 3, 4, 5
+
+
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_track_without_wandb_installed_is_a_one_line_error(script, monkeypatch, capsys):
     module = importlib.import_module(script.removesuffix(".py"))
@@ -386,14 +414,15 @@ def test_checkpoint_from_before_hidden_sizes_still_evaluates(script, tmp_path):
     """A checkpoint written before --hidden-sizes (no such setting saved; DQN's layers named fc1, fc2, out) is read
     with the widths it was trained with."""
     widths = [str(w) for w in BEFORE_HIDDEN_SIZES[script]]
+    policy_is_q = ["--average-tau", "1.0"] if script == "dqn_discrete.py" else []  # as it was before averaging
     proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
-                      "--hidden-sizes", *widths, runs_dir=tmp_path / "runs")
+                      "--hidden-sizes", *widths, *policy_is_q, runs_dir=tmp_path / "runs")
     assert_ok(proc)
     path = the_run_dir(tmp_path / "runs") / "checkpoint.pt"
     old = torch.load(path, weights_only=False)
     del old["args"]["hidden_sizes"]
     if script == "dqn_discrete.py":
-        del old["args"]["gradient_steps"]
+        del old["args"]["gradient_steps"], old["args"]["average_tau"], old["average_network"]
     if script == "dqn_discrete.py":
         old_names = {"net.1": "fc1", "net.3": "fc2", "net.5": "out"}
         for name in ["q_network", "target_network"]:
@@ -411,4 +440,4 @@ def test_checkpoint_from_before_hidden_sizes_still_evaluates(script, tmp_path):
     resumed = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["args"]  # the resumed run writes beside it
     assert tuple(resumed["hidden_sizes"]) == BEFORE_HIDDEN_SIZES[script]
     if script == "dqn_discrete.py":  # the one gradient step per train_frequency such a run was trained with
-        assert resumed["gradient_steps"] == 1
+        assert resumed["gradient_steps"] == 1 and resumed["average_tau"] == 1.0
