@@ -84,8 +84,8 @@ class Args:
     """steps of uniform random actions before learning begins"""
     exploration_noise: float = 0.1
     """std of the Gaussian exploration noise, as a fraction of each action dimension's half-range"""
-    policy_frequency: int = 1
-    """update the actor and both targets once every this many critic updates (2 = CleanRL's delay)"""
+    policy_frequency: int = 2
+    """update the actor and both targets once every this many critic updates (TD3's and CleanRL's delay: 2)"""
 
     eval_frequency: int = 5_000
     """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""

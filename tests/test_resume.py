@@ -20,7 +20,7 @@ FLAT_EPSILON = {"dqn_discrete.py": ["--start-e", "0.2", "--end-e", "0.2", "--tra
                                     "--target-network-frequency", "100", "--buffer-size", "700"]}
 # Flags whose saved value a resume must not keep when the command line sets them back to the default.
 BACK_TO_DEFAULT = {
-    "ddpg_continuous.py": (["--policy-frequency", "2"], ["--policy-frequency", "1"], {"policy_frequency": 1}),
+    "ddpg_continuous.py": (["--policy-frequency", "1"], ["--policy-frequency", "2"], {"policy_frequency": 2}),
     "sac_continuous.py": (["--no-autotune", "--alpha", "0.5"], ["--alpha", "0.2"], {"alpha": 0.2}),
     "dqn_discrete.py": (["--double-dqn"], ["--no-double-dqn"], {"double_dqn": False}),
 }
