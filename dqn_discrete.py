@@ -11,8 +11,8 @@ For a sampled batch of (s, a, r, s', terminated):
     policy        pi(s) = argmax_a Qbar(s, a),  Qbar <- (1 - average_tau) Qbar + average_tau Q per gradient step
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
-overestimation that max over noisy estimates causes. Exploration is epsilon-greedy on Q, epsilon linear from
-`start_e` to `end_e`; the policy evaluated and saved is greedy on Qbar, whose average steadies Q's late flips.
+overestimation max over noisy estimates causes. Exploration: epsilon-greedy on Q, epsilon linear start_e -> end_e.
+Q's greedy policy flips between bursts of updates, so the policy evaluated and saved is greedy on Qbar (Q averaged).
 
     python dqn_discrete.py --env-id CartPole-v1
     tensorboard --logdir runs
@@ -322,7 +322,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                                                 args.gamma, args.double_dqn, args.loss)
                         num_updates += 1
                         run.add_losses(td_loss=loss, q_values=q_mean)
-                        update_target(average_network, q_network, args.average_tau)
+                        update_target(average_network, q_network, args.average_tau)  # Qbar: the policy, not a target
                 if is_due(global_step, args.target_network_frequency, args.num_envs):
                     update_target(target_network, q_network, args.tau)
 
