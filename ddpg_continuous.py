@@ -10,9 +10,8 @@ mu'(s') stands in for the argmax. For a sampled batch of (s, a, r, s', terminate
     actor loss    J(theta)   = -mean Q(s, mu(s))            (gradient ascent on Q through the actor)
     targets       phi'       <- (1 - tau) phi' + tau phi,   theta' <- (1 - tau) theta' + tau theta
 
-The actor squashes its output into each dimension's [low, high] with tanh. Exploration: uniform
-random actions for the first `learning_starts` steps, then mu(s) plus Gaussian noise of standard
-deviation `exploration_noise` times the half-range, clipped to the bounds.
+The actor squashes its output into each dimension's [low, high] with tanh. Exploration: uniform random
+actions for `learning_starts` steps, then mu(s) + Gaussian noise (std: `exploration_noise` x half-range), clipped.
 
     python ddpg_continuous.py --env-id Pendulum-v1
     tensorboard --logdir runs
