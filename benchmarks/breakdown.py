@@ -17,6 +17,7 @@ shapes. The update's time is then reported as a multiple of that floor.
 
 import argparse
 import copy
+import dataclasses
 import functools
 import statistics
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+import tyro
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.tensorboard import SummaryWriter
 
@@ -37,16 +39,22 @@ sys.path.insert(0, str(REPO))
 import ddpg_continuous  # noqa: E402
 import dqn_discrete  # noqa: E402
 import sac_continuous  # noqa: E402
+import settings  # noqa: E402  benchmarks/settings.py: CleanRL's settings as our flags
 
-# CleanRL's default settings for the training phase we time: learning_starts, then this many steps.
+# The training phase we time, at CleanRL's settings (settings.py, as speed.py runs both sides): learning_starts,
+# then this many steps.
 SETTINGS = {
-    "ddpg": dict(module=ddpg_continuous, env_id="Pendulum-v1", learning_starts=5_000, steps=3_000,
-                 flags=dict(policy_frequency=2, batch_size=256)),
-    "sac": dict(module=sac_continuous, env_id="Pendulum-v1", learning_starts=5_000, steps=2_000,
-                flags=dict(policy_frequency=2, batch_size=256)),
-    "dqn": dict(module=dqn_discrete, env_id="CartPole-v1", learning_starts=10_000, steps=40_000,
-                flags=dict(train_frequency=10, target_network_frequency=500, batch_size=128)),
+    "ddpg": dict(module=ddpg_continuous, env_id="Pendulum-v1", learning_starts=5_000, steps=3_000),
+    "sac": dict(module=sac_continuous, env_id="Pendulum-v1", learning_starts=5_000, steps=2_000),
+    "dqn": dict(module=dqn_discrete, env_id="CartPole-v1", learning_starts=10_000, steps=40_000),
 }
+
+
+def cleanrl_args(algo: str, **changes):
+    """The script's Args as its command line gives them at CleanRL's settings, with `changes` made."""
+    s = SETTINGS[algo]
+    args = tyro.cli(s["module"].Args, args=settings.flags(algo) + ["--env-id", s["env_id"]])
+    return dataclasses.replace(args, **changes)
 
 # CleanRL's training-phase steps/s at these settings on a 2-core CPU like this one (measured from its
 # event files on 2026-11-25), for a run of this file alone; benchmarks/speed.py passes the figures of its own run.
@@ -141,9 +149,9 @@ def time_phases(algo: str) -> dict:
     module.evaluate = evaluate_after_stop
     try:
         with tempfile.TemporaryDirectory() as runs_dir:
-            args = module.Args(env_id=s["env_id"], runs_dir=runs_dir, total_timesteps=s["learning_starts"] + s["steps"],
-                               learning_starts=s["learning_starts"], eval_frequency=0, eval_episodes=1,
-                               checkpoint_frequency=0, **s["flags"])
+            args = cleanrl_args(algo, runs_dir=runs_dir, total_timesteps=s["learning_starts"] + s["steps"],
+                                learning_starts=s["learning_starts"], eval_frequency=0, eval_episodes=1,
+                                checkpoint_frequency=0)
             module.train(args)
     finally:
         module.evaluate = original_evaluate
@@ -161,54 +169,58 @@ def time_phases(algo: str) -> dict:
 def update_cycle(algo: str):
     """A function running the update work of `steps` env steps at SETTINGS' schedule, and that number of steps."""
     torch.manual_seed(0)
-    batch_size = SETTINGS[algo]["flags"]["batch_size"]
+    a = cleanrl_args(algo)
+    batch_size = a.batch_size
     if algo == "ddpg":
         m = ddpg_continuous
-        actor, critic = m.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32)), m.Critic(3, 1)
+        actor = m.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32), a.hidden_sizes)
+        critic = m.Critic(3, 1, a.hidden_sizes)
         target_actor, target_critic = copy.deepcopy(actor), copy.deepcopy(critic)
-        actor_opt = torch.optim.Adam(actor.parameters(), lr=3e-4, fused=True)
-        critic_opt = torch.optim.Adam(critic.parameters(), lr=3e-4, fused=True)
+        actor_opt = torch.optim.Adam(actor.parameters(), lr=a.learning_rate, fused=True)
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=a.learning_rate, fused=True)
         batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
                  torch.randn(batch_size, 3), torch.zeros(batch_size))
 
         def cycle():  # policy_frequency 2: two critic steps, one actor step and one target update
             for _ in range(2):
-                m.update_critic(critic, critic_opt, target_actor, target_critic, batch, 0.99)
+                m.update_critic(critic, critic_opt, target_actor, target_critic, batch, a.gamma)
             m.update_actor(actor, actor_opt, critic, batch[0])
-            m.polyak_update(target_actor, actor, 0.005)
-            m.polyak_update(target_critic, critic, 0.005)
+            m.polyak_update(target_actor, actor, a.tau)
+            m.polyak_update(target_critic, critic, a.tau)
         return cycle, 2
     if algo == "sac":
         m = sac_continuous
-        actor, critic = m.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32)), m.TwinCritic(3, 1)
+        actor = m.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32), a.hidden_sizes)
+        critic = m.TwinCritic(3, 1, a.hidden_sizes)
         target_critic = copy.deepcopy(critic)
         log_alpha = torch.zeros(1, requires_grad=True)
-        actor_opt = torch.optim.Adam(actor.parameters(), lr=3e-4, fused=True)
-        critic_opt = torch.optim.Adam(critic.parameters(), lr=1e-3, fused=True)
-        alpha_opt = torch.optim.Adam([log_alpha], lr=1e-3, fused=True)
+        actor_opt = torch.optim.Adam(actor.parameters(), lr=a.policy_lr, fused=True)
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=a.q_lr, fused=True)
+        alpha_opt = torch.optim.Adam([log_alpha], lr=a.q_lr, fused=True)
         batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
                  torch.randn(batch_size, 3), torch.zeros(batch_size))
 
         def cycle():  # policy_frequency 2: two critic steps and target updates, then two policy and alpha steps
             alpha = log_alpha.detach().exp()
             for _ in range(2):
-                m.update_critic(critic, critic_opt, actor, target_critic, batch, alpha, 0.99)
-                m.polyak_update(target_critic, critic, 0.005)
+                m.update_critic(critic, critic_opt, actor, target_critic, batch, alpha, a.gamma)
+                m.polyak_update(target_critic, critic, a.tau)
             for _ in range(2):
                 _, log_prob = m.update_actor(actor, actor_opt, critic, batch[0], alpha)
                 m.update_alpha(log_alpha, alpha_opt, log_prob, -1.0)
                 alpha = log_alpha.detach().exp()
         return cycle, 2
     m = dqn_discrete
-    q_network = m.QNetwork(4, 2)
-    target_network = copy.deepcopy(q_network)
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=2.5e-4, fused=True)
+    q_network = m.QNetwork(4, 2, a.hidden_sizes)
+    target_network, average_network = copy.deepcopy(q_network), copy.deepcopy(q_network)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=a.learning_rate, fused=True)
     batch = (torch.randn(batch_size, 4), torch.randint(0, 2, (batch_size,)), torch.randn(batch_size),
              torch.randn(batch_size, 4), torch.zeros(batch_size))
 
-    def cycle():  # one update every 10 steps (the target copy every 500 steps is 2% of a cycle: left out)
-        m.update_q(q_network, optimizer, target_network, batch, 0.99, False, "mse")
-    return cycle, 10
+    def cycle():  # one update and Qbar's copy every 10 steps (the target copy every 500 steps: 2% of a cycle, left out)
+        m.update_q(q_network, optimizer, target_network, batch, a.gamma, a.double_dqn, a.loss)
+        m.update_target(average_network, q_network, a.average_tau)
+    return cycle, a.train_frequency
 
 
 def median_time(fn, repeats: int = 7, number: int = 50) -> float:

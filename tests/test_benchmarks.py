@@ -52,6 +52,17 @@ def test_both_sides_run_the_same_settings(algo):
         assert getattr(args, name) == value, name
 
 
+@pytest.mark.parametrize("algo", list(breakdown.SETTINGS))
+def test_breakdown_times_the_training_cleanrl_settings_give(algo):
+    # the phases timed and the floor's update cycle use the settings speed.py runs, not the scripts' defaults
+    args = breakdown.cleanrl_args(algo, total_timesteps=8000)
+    for name, value in CLEANRL_DEFAULTS[algo].items():
+        assert getattr(args, name) == value, name
+    assert args.total_timesteps == 8000 and args.env_id == breakdown.SETTINGS[algo]["env_id"]
+    _, steps_per_cycle = breakdown.update_cycle(algo)
+    assert steps_per_cycle == {"ddpg": 2, "sac": 2, "dqn": 10}[algo]  # env steps per cycle: CleanRL's schedule
+
+
 @pytest.mark.parametrize("algo", list(settings.CLEANRL))
 def test_readme_gives_cleanrl_settings_as_settings_py_has_them(algo):
     script = speed.CLEANRL[algo]["script"]
