@@ -11,7 +11,7 @@ For a sampled batch of (s, a, r, s', terminated):
     policy        pi(s) = argmax_a Qbar(s, a),  Qbar <- (1 - average_tau) Qbar + average_tau Q per gradient step
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
-overestimation max over noisy estimates causes. Exploration: epsilon-greedy on Q, epsilon linear start_e -> end_e.
+overestimation that max over noisy estimates causes. Exploration: epsilon-greedy on Q, epsilon linear start_e -> end_e.
 Q's greedy policy flips between bursts of updates, so the policy evaluated and saved is greedy on Qbar (Q averaged).
 
     python dqn_discrete.py --env-id CartPole-v1

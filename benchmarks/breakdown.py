@@ -181,13 +181,13 @@ def update_cycle(algo: str):
         batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
                  torch.randn(batch_size, 3), torch.zeros(batch_size))
 
-        def cycle():  # policy_frequency 2: two critic steps, one actor step and one target update
-            for _ in range(2):
+        def cycle():  # policy_frequency critic steps, then one actor step and one target update
+            for _ in range(a.policy_frequency):
                 m.update_critic(critic, critic_opt, target_actor, target_critic, batch, a.gamma)
             m.update_actor(actor, actor_opt, critic, batch[0])
             m.polyak_update(target_actor, actor, a.tau)
             m.polyak_update(target_critic, critic, a.tau)
-        return cycle, 2
+        return cycle, a.policy_frequency
     if algo == "sac":
         m = sac_continuous
         actor = m.Actor(3, np.array([-2.0], np.float32), np.array([2.0], np.float32), a.hidden_sizes)
@@ -200,16 +200,16 @@ def update_cycle(algo: str):
         batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
                  torch.randn(batch_size, 3), torch.zeros(batch_size))
 
-        def cycle():  # policy_frequency 2: two critic steps and target updates, then two policy and alpha steps
+        def cycle():  # policy_frequency critic steps and target updates, then as many policy and alpha steps
             alpha = log_alpha.detach().exp()
-            for _ in range(2):
+            for _ in range(a.policy_frequency):
                 m.update_critic(critic, critic_opt, actor, target_critic, batch, alpha, a.gamma)
                 m.polyak_update(target_critic, critic, a.tau)
-            for _ in range(2):
+            for _ in range(a.policy_frequency):
                 _, log_prob = m.update_actor(actor, actor_opt, critic, batch[0], alpha)
                 m.update_alpha(log_alpha, alpha_opt, log_prob, -1.0)
                 alpha = log_alpha.detach().exp()
-        return cycle, 2
+        return cycle, a.policy_frequency
     m = dqn_discrete
     q_network = m.QNetwork(4, 2, a.hidden_sizes)
     target_network, average_network = copy.deepcopy(q_network), copy.deepcopy(q_network)
