@@ -11,11 +11,11 @@ from tests.helpers import assert_ok, run_script, scalars, the_run_dir
 
 THRESHOLDS = {
     # Pendulum-v1: returns run from about -1500 (random) to about -150 (swung up and balanced); seed 1's
-    # 50-episode evaluations at the defaults: -144.8 (DDPG), -144.0 (SAC) (benchmarks/solve.py).
+    # 50-episode evaluations at the defaults: -146.9 (DDPG), -144.0 (SAC) (benchmarks/solve.py).
     "ddpg_continuous.py": -200,
     "sac_continuous.py": -200,
-    # CartPole-v1: 500 is the most an episode can earn. The defaults solve 9 of 10 seeds (benchmarks/solve.py:
-    # seed 8 ends at 153, seeds 1-3 at 500), so two of seeds 1-3 must reach it: one late drift is allowed for.
+    # CartPole-v1: 500 is the most an episode can earn. The defaults solve 9 of 10 seeds on one CPU, 10 on another
+    # (benchmarks/solve.py: seed 8 ends at 153 or 500), so two of seeds 1-3 must reach it: a late drift is allowed for.
     "dqn_discrete.py": 475,
 }
 SEEDS = {"ddpg_continuous.py": [1], "sac_continuous.py": [1], "dqn_discrete.py": [1, 2, 3]}
