@@ -17,6 +17,7 @@ default threads); `--jobs 2` runs seeds two at a time with `--threads 1`, for tr
 import argparse
 import json
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -33,6 +34,14 @@ TASKS = {  # algo: (script, env id, zoo's algo name, the targets of the issue: m
     "dqn": ("dqn_discrete.py", "CartPole-v1", "dqn", {"mean": None, "worst": 475, "time_ratio": 0.7}),
 }
 EVAL_EPISODES = 50
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else "unknown CPU"."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
 
 
 def timed(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
@@ -111,7 +120,9 @@ def main() -> None:
                 print(f"{algo} rl-zoo3 seed {seed}: {zoo[-1]['return']:.1f} in {zoo[-1]['seconds']:.1f} s", flush=True)
             results[algo] = {"ours": summary(ours), "zoo": summary(zoo) if zoo else None, "runs": ours, "zoo_runs": zoo}
 
-    print(f"\n{EVAL_EPISODES} evaluation episodes per run; wall time from start to exit"
+    # returns, not only times, depend on the CPU: its floating-point rounding differs, and a run amplifies it
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {cpu_model()}"
+    print(f"\nmachine: {machine}; {EVAL_EPISODES} evaluation episodes per run; wall time from start to exit"
           + (f"; {args.jobs} runs at once with --threads 1: the times are not comparable" if args.jobs > 1 else "")
           + (f"; our flags: {' '.join(args.extra)}" if args.extra else "; our runs at their defaults"))
     print("| algo, env | who | returns | mean | worst | wall time median (fastest, slowest) |")
@@ -125,7 +136,7 @@ def main() -> None:
     for algo, result in results.items():
         print(f"{algo}: {verdict(algo, result['ours'], result['zoo'])}")
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1))
+        Path(args.out).write_text(json.dumps({"machine": machine, **results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import breakdown  # benchmarks/breakdown.py: where a step's time goes, and the update's floor
 import settings  # benchmarks/settings.py: CleanRL's settings as our flags
+from solve import cpu_model  # benchmarks/solve.py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,13 +181,6 @@ def sb3_side_ours(algo: str, seed: int) -> dict:
         events.Reload()
         final_return = events.Scalars("eval/episodic_return")[-1].value
         return {**event_file_figures(run_dir, s["learning_starts"]), "eval_return": final_return, "rss_mib": rss}
-
-
-def cpu_model() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 if __name__ == "__main__":

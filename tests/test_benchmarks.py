@@ -2,6 +2,7 @@
 setting reaching torch, and breakdown.py's bound at the floor, on hand-made timings (no CleanRL needed)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -142,6 +143,9 @@ def test_solve_runs_a_script_then_evaluates_its_checkpoint_over_50_episodes(tmp_
     (run,) = result["runs"]
     assert run["seed"] == 3 and run["seconds"] > 0 and 8 <= run["return"] <= 500  # a CartPole episode's range
     assert "| dqn, CartPole-v1 | ours |" in proc.stdout and "our flags: --total-timesteps 1500" in proc.stdout
+    # the CPU is part of the result: the same seeds give other returns on another one
+    machine = json.loads((tmp_path / "s.json").read_text())["machine"]
+    assert f"{os.cpu_count()} cores, {solve.cpu_model()}" in machine and f"machine: {machine};" in proc.stdout
 
 
 @pytest.mark.parametrize("algo,env_id", list(grid.KNOWN_GOOD))
