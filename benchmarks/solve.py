@@ -120,7 +120,7 @@ def main() -> None:
                 print(f"{algo} rl-zoo3 seed {seed}: {zoo[-1]['return']:.1f} in {zoo[-1]['seconds']:.1f} s", flush=True)
             results[algo] = {"ours": summary(ours), "zoo": summary(zoo) if zoo else None, "runs": ours, "zoo_runs": zoo}
 
-    # returns, not only times, depend on the CPU: its floating-point rounding differs, and a run amplifies it
+    # returns, not only times, depend on the CPU: the same seeds and packages gave other returns on another one
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {cpu_model()}"
     print(f"\nmachine: {machine}; {EVAL_EPISODES} evaluation episodes per run; wall time from start to exit"
           + (f"; {args.jobs} runs at once with --threads 1: the times are not comparable" if args.jobs > 1 else "")

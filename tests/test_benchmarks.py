@@ -146,6 +146,8 @@ def test_solve_runs_a_script_then_evaluates_its_checkpoint_over_50_episodes(tmp_
     # the CPU is part of the result: the same seeds give other returns on another one
     machine = json.loads((tmp_path / "s.json").read_text())["machine"]
     assert f"{os.cpu_count()} cores, {solve.cpu_model()}" in machine and f"machine: {machine};" in proc.stdout
+    if os.path.exists("/proc/cpuinfo"):  # the model name is the CPU's own, read from the kernel's description
+        assert solve.cpu_model() != "unknown CPU" and f"model name\t: {solve.cpu_model()}" in open("/proc/cpuinfo").read()
 
 
 @pytest.mark.parametrize("algo,env_id", list(grid.KNOWN_GOOD))
