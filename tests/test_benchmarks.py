@@ -3,9 +3,12 @@ setting reaching torch, and breakdown.py's bound at the floor, on hand-made timi
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 import tyro
@@ -19,6 +22,7 @@ from tests.helpers import REPO, assert_ok, run_script
 sys.path.insert(0, str(REPO / "benchmarks"))
 import breakdown  # noqa: E402
 import grid  # noqa: E402
+import pendulum_ceiling as pc  # noqa: E402
 import settings  # noqa: E402
 import solve  # noqa: E402
 import speed  # noqa: E402
@@ -156,3 +160,57 @@ def test_readme_gives_the_known_good_command_lines_the_grid_runs(algo, env_id):
     assert line in (REPO / "README.md").read_text()
     preset = [row for row in grid.PRESETS["known-good"] if row[1] == [env_id]]
     assert preset and preset[0][3][:len(grid.KNOWN_GOOD[(algo, env_id)])] == grid.KNOWN_GOOD[(algo, env_id)]
+
+
+def test_pendulum_ceiling_grid_interpolates_bilinearly_and_wraps_the_angle():
+    grid = pc.Grid(4, 3)  # angles -pi, -pi/2, 0, pi/2; speeds -8, 0, 8; flat index = angle * 3 + speed
+    values = np.arange(12.0)
+    on_point = grid.corners(np.array([0.0]), np.array([8.0]))  # angle index 2, speed index 2: value 8
+    assert pc.interpolate(values, *on_point)[0] == pytest.approx(8.0)
+    # halfway between angles 0 and pi/2 and between speeds 0 and 8: the mean of values 7, 8, 10, 11
+    assert pc.interpolate(values, *grid.corners(np.array([np.pi / 4]), np.array([4.0])))[0] == pytest.approx(9.0)
+    # 3 pi / 4 lies between pi/2 (index 3) and pi = -pi (index 0): speed 0 there holds 10 and 1
+    assert pc.interpolate(values, *grid.corners(np.array([3 * np.pi / 4]), np.array([0.0])))[0] == pytest.approx(5.5)
+    assert pc.interpolate(values, *grid.corners(np.array([3 * np.pi / 4 - 2 * np.pi]), np.array([0.0])))[0] == \
+        pytest.approx(5.5)
+
+
+def test_pendulum_ceiling_tables_on_values_worked_out_by_hand():
+    grid = pc.Grid(4, 3)
+    tables = pc.value_tables(grid, np.array([-2.0, 0.0, 2.0]), horizon=2)
+    v1 = tables[1].reshape(4, 3)
+    # one step to go: the reward alone, best with no torque: -(angle^2 + 0.1 speed^2)
+    assert v1[2, 1] == 0.0 and v1[3, 2] == pytest.approx(-(np.pi ** 2 / 4 + 6.4))
+    assert v1[0, 0] == pytest.approx(-(np.pi ** 2 + 6.4))  # -pi is normalized to -pi, not to pi: the same square
+    # two steps to go from upright at rest: no torque keeps it there, 0 + 0
+    assert tables[2].reshape(4, 3)[2, 1] == 0.0
+    # with the one torque -2: from pi/2 at rest, speed 0.05 (15 sin(pi/2) - 3 * 2) = 0.45, angle pi/2 + 0.05 * 0.45;
+    # V_1 there is bilinear between (pi/2, 0), (pi/2, 8), (pi, 0), (pi, 8), each -(angle^2 + 0.1 speed^2 + 0.004)
+    tables = pc.value_tables(grid, np.array([-2.0]), horizon=2)
+    wx, wy = 0.0225 / (np.pi / 2), 0.45 / 8
+    corner = {(a, s): -(a ** 2 + 0.1 * s ** 2 + 0.004) for a in (np.pi / 2, np.pi) for s in (0, 8)}
+    v1_next = ((1 - wx) * (1 - wy) * corner[np.pi / 2, 0] + (1 - wx) * wy * corner[np.pi / 2, 8]
+               + wx * (1 - wy) * corner[np.pi, 0] + wx * wy * corner[np.pi, 8])
+    assert tables[2].reshape(4, 3)[3, 1] == pytest.approx(-(np.pi ** 2 / 4 + 0.004) + v1_next, rel=1e-12)
+
+
+def test_pendulum_ceiling_controller_swings_up_and_its_tables_predict_its_returns():
+    grid, torques = pc.Grid(201, 161), np.linspace(-2.0, 2.0, 21)
+    tables = pc.value_tables(grid, torques)
+    played, predicted = [], []
+    for i in range(8):
+        played.append(pc.play(tables, grid, torques, 1_000_000 + i))
+        env = gym.make("Pendulum-v1")
+        env.reset(seed=1_000_000 + i)
+        theta, theta_dot = env.unwrapped.state  # V_200 at the start state: what the tables expect the episode to get
+        predicted.append(pc.interpolate(tables[-1], *grid.corners(np.array([theta]), np.array([theta_dot])))[0])
+    # the tables predict the real env's returns, except from starts near the line between swinging up one way or
+    # the other, where interpolating V across its kink is optimistic (2 of these 8 on this grid, by 6 and 30)
+    assert sum(abs(p - q) < 1.0 for p, q in zip(played, predicted)) >= 6
+    # a swing-up from anywhere: the best these starts allow is -115 to -222; with no torque they score -863 to -1518
+    assert statistics.mean(played) > -170 and min(played) > -240
+    # with one step to go the future no longer counts, so the controller spends no torque; from hanging at rest
+    # with the whole episode ahead it pushes as hard as it may, to start the swing-up
+    hanging = np.array([-1.0, 0.0, 0.0], dtype=np.float32)  # cos, sin, speed of theta = pi
+    assert [pc.act(tables, grid, torques, obs, 1) for obs in (hanging, np.float32([0.6, 0.8, 3.0]))] == [0.0, 0.0]
+    assert abs(pc.act(tables, grid, torques, hanging, 200)) == 2.0
