@@ -71,7 +71,7 @@ class Args:
     """replay buffer capacity, in transitions"""
     gamma: float = 0.98
     """discount factor"""
-    tau: float = 0.005
+    tau: float = 0.01
     """target smoothing coefficient: target <- (1 - tau) target + tau online"""
     batch_size: int = 128
     """transitions per gradient step"""
