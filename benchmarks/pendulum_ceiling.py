@@ -1,7 +1,8 @@
 """The best return Pendulum-v1 allows on the episodes solve.py evaluates: a ceiling for its returns.
 
-    python benchmarks/pendulum_ceiling.py                        # seeds 1-10, 50 episodes each (about 2 minutes)
+    python benchmarks/pendulum_ceiling.py                        # seeds 1-10, 50 episodes each (about a minute)
     python benchmarks/pendulum_ceiling.py --seeds 1 2 3 --grid 201 161
+    python benchmarks/pendulum_ceiling.py --seeds 1 --checkpoint runs/RUN/checkpoint.pt   # a policy beside the best
 
 A Pendulum-v1 return depends as much on the episode's start state as on the policy (one episode scores from
 about 0 to -350), so a mean such as -148.6 says little until it is set beside the best any policy can do on
@@ -16,11 +17,17 @@ the observation (cos, sin, theta_dot), and at k steps to go takes the torque tha
 r(s, a) + V_{k-1}(f(s, a)). Its returns are real returns of one policy on those episodes, so they are a lower
 bound on the optimum; a finer grid raises them towards it, and the two lines the command prints at the end
 (this grid and a coarser one) say how far it has converged.
+
+`--checkpoint` plays a DDPG or SAC checkpoint of these scripts on the same episodes, with the scripts' own
+evaluation, and prints each episode's return beside the best, and the policy's return over 200 steps started
+upright at rest (the best is 0: no torque keeps it there), which shows how precisely it holds the pendulum up.
 """
 
 import argparse
+import importlib
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -104,12 +111,51 @@ def play(tables: np.ndarray, grid: Grid, torques: np.ndarray, seed: int) -> floa
     return total
 
 
-def ceiling(seeds: list[int], episodes: int, n_theta: int, n_dot: int, n_actions: int) -> dict[int, float]:
-    """Per run seed, the controller's mean return over that seed's evaluation episodes."""
+def ceiling(seeds: list[int], episodes: int, n_theta: int, n_dot: int, n_actions: int) -> dict[int, list[float]]:
+    """Per run seed, the controller's return on each of that seed's evaluation episodes."""
     grid, torques = Grid(n_theta, n_dot), np.linspace(-MAX_TORQUE, MAX_TORQUE, n_actions)
     tables = value_tables(grid, torques)
-    return {seed: statistics.mean(play(tables, grid, torques, seed + 1_000_000 + i) for i in range(episodes))
-            for seed in seeds}
+    return {seed: [play(tables, grid, torques, seed + 1_000_000 + i) for i in range(episodes)] for seed in seeds}
+
+
+def load_actor(path: str):
+    """The actor of a ddpg_continuous.py or sac_continuous.py checkpoint, and that script's module."""
+    import torch  # only this option needs torch and the scripts
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    script = importlib.import_module(Path(checkpoint["script"]).stem)
+    known = {k: v for k, v in checkpoint["args"].items() if k in script.Args.__dataclass_fields__}
+    args = script.Args(**{**known, "device": "cpu"})
+    env = gym.make(args.env_id)
+    actor = script.Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high,
+                         args.hidden_sizes)
+    actor.load_state_dict(checkpoint["actor"])
+    return actor, script, args
+
+
+def checkpoint_returns(path: str, seed: int, episodes: int) -> list[float]:
+    """The checkpoint's returns on the episodes of run seed `seed`, played by its script's own evaluation."""
+    actor, script, args = load_actor(path)
+    args.seed, args.eval_episodes = seed, episodes
+    return [float(r) for r in script.evaluate(actor, args, "")]
+
+
+def return_from_upright(path: str) -> tuple[float, float]:
+    """The checkpoint's return over 200 steps started upright at rest, and the angle it ends at."""
+    import torch
+
+    actor, _, _ = load_actor(path)
+    act = getattr(actor, "deterministic", actor)  # SAC's evaluation acts with the squashed mean, DDPG's with mu
+    env = gym.make("Pendulum-v1")
+    obs, _ = env.reset(options={"x_init": 0.0, "y_init": 0.0})  # the start range shrunk to the single state 0, 0
+    total, done = 0.0, False
+    while not done:
+        with torch.inference_mode():
+            action = act(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+        obs, r, terminated, truncated, _ = env.step(action)
+        total, done = total + float(r), terminated or truncated
+    return total, float(np.arctan2(obs[1], obs[0]))
 
 
 def main() -> None:
@@ -118,13 +164,16 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--grid", nargs=2, type=int, default=[401, 321], metavar=("N_THETA", "N_DOT"))
     parser.add_argument("--actions", type=int, default=41, help="torques evenly spaced in [-2, 2], 0 among them if odd")
+    parser.add_argument("--checkpoint", help="a DDPG or SAC checkpoint on Pendulum-v1 to play beside the best")
     parser.add_argument("--out", help="also write the figures to this JSON file")
     args = parser.parse_args()
     coarse = [max(3, (n + 1) // 2) for n in args.grid]  # half the resolution: how far the figures still move
     results = {}
     for name, (n_theta, n_dot) in (("coarse", coarse), ("fine", args.grid)):
-        per_seed = ceiling(args.seeds, args.episodes, n_theta, n_dot, args.actions)
-        results[name] = {"grid": [n_theta, n_dot], "per_seed": per_seed, "mean": statistics.mean(per_seed.values())}
+        episodes = ceiling(args.seeds, args.episodes, n_theta, n_dot, args.actions)
+        per_seed = {seed: statistics.mean(returns) for seed, returns in episodes.items()}
+        results[name] = {"grid": [n_theta, n_dot], "per_seed": per_seed, "mean": statistics.mean(per_seed.values()),
+                         "episodes": episodes}
     print(f"Pendulum-v1, {args.episodes} episodes per seed (episode i of seed S seeded S + 1000000 + i), "
           f"{args.actions} torques")
     print("| seed | " + " | ".join(f"grid {r['grid'][0]}x{r['grid'][1]}" for r in results.values()) + " |")
@@ -132,6 +181,18 @@ def main() -> None:
     for seed in args.seeds:
         print(f"| {seed} | " + " | ".join(f"{r['per_seed'][seed]:.1f}" for r in results.values()) + " |")
     print("| mean | " + " | ".join(f"{r['mean']:.1f}" for r in results.values()) + " |")
+    if args.checkpoint:
+        results["checkpoint"] = {"path": args.checkpoint, "episodes": {}}
+        for seed in args.seeds:
+            played, best = checkpoint_returns(args.checkpoint, seed, args.episodes), results["fine"]["episodes"][seed]
+            results["checkpoint"]["episodes"][seed] = played
+            print(f"\nseed {seed}, {args.checkpoint}: {statistics.mean(played):.1f}, the best {statistics.mean(best):.1f}; "
+                  "per episode, largest loss first:")
+            for i in sorted(range(args.episodes), key=lambda i: played[i] - best[i]):
+                print(f"  episode {i}: {played[i]:.1f}, the best {best[i]:.1f}, lost {best[i] - played[i]:.1f}")
+        upright, angle = return_from_upright(args.checkpoint)
+        results["checkpoint"]["from_upright"] = {"return": upright, "final_angle": angle}
+        print(f"from upright at rest, 200 steps: {upright:.2f} (the best: 0.00), ending at theta = {angle:+.3f} rad")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -17,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 import ddpg_continuous
 import dqn_discrete
 import sac_continuous
-from tests.helpers import REPO, assert_ok, run_script
+from tests.helpers import REPO, assert_ok, run_script, the_run_dir
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import breakdown  # noqa: E402
@@ -214,3 +214,27 @@ def test_pendulum_ceiling_controller_swings_up_and_its_tables_predict_its_return
     hanging = np.array([-1.0, 0.0, 0.0], dtype=np.float32)  # cos, sin, speed of theta = pi
     assert [pc.act(tables, grid, torques, obs, 1) for obs in (hanging, np.float32([0.6, 0.8, 3.0]))] == [0.0, 0.0]
     assert abs(pc.act(tables, grid, torques, hanging, 200)) == 2.0
+
+
+@pytest.mark.parametrize("script", ["ddpg_continuous.py", "sac_continuous.py"])
+def test_pendulum_ceiling_plays_a_checkpoint_as_its_script_evaluates_it(tmp_path, script):
+    assert_ok(run_script(script, "--total-timesteps", "300", "--learning-starts", "200", "--eval-frequency", "0",
+                         runs_dir=tmp_path))
+    path = the_run_dir(tmp_path) / "checkpoint.pt"
+    played = pc.checkpoint_returns(str(path), 7, 3)
+    proc = run_script(script, "--evaluate", str(path), "--seed", "7", "--eval-episodes", "3", runs_dir=tmp_path)
+    assert_ok(proc)
+    assert f"return {statistics.mean(played):.1f} +-" in proc.stdout  # the same 3 episodes as --evaluate plays
+    # an actor whose output layer is all zeros acts tanh(0) = 0, the middle of [-2, 2]: upright at rest, no torque
+    # keeps the pendulum there, so it scores exactly 0 and ends at angle 0
+    checkpoint = torch.load(path, weights_only=False)
+    weights = checkpoint["actor"]
+    last = "mean" if "mean.weight" in weights else max(
+        (k.rsplit(".", 1)[0] for k in weights if k.startswith("net.")), key=lambda k: int(k.split(".")[1]))
+    weights[f"{last}.weight"].zero_()
+    weights[f"{last}.bias"].zero_()
+    torch.save(checkpoint, tmp_path / "zero.pt")
+    assert pc.return_from_upright(str(tmp_path / "zero.pt")) == (0.0, 0.0)
+    weights[f"{last}.bias"].fill_(0.1)  # a constant torque 2 tanh(0.1) = 0.2 tips it over: far from 0
+    torch.save(checkpoint, tmp_path / "push.pt")
+    assert pc.return_from_upright(str(tmp_path / "push.pt"))[0] < -100
