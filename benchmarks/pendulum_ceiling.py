@@ -15,8 +15,8 @@ over a grid of (theta, theta_dot), theta periodic, V between grid points interpo
 (episode i of run seed S seeded S + 1000000 + i, as the scripts' --evaluate and zoo_peer.py do), seeing only
 the observation (cos, sin, theta_dot), and at k steps to go takes the torque that maximizes
 r(s, a) + V_{k-1}(f(s, a)). Its returns are real returns of one policy on those episodes, so they are a lower
-bound on the optimum; a finer grid raises them towards it, and the two lines the command prints at the end
-(this grid and a coarser one) say how far it has converged.
+bound on the optimum; a finer grid raises them towards it, and the two columns the command prints (this grid
+and one of half its resolution) say how far it has converged.
 
 `--checkpoint` plays a DDPG or SAC checkpoint of these scripts on the same episodes, with the scripts' own
 evaluation, and prints each episode's return beside the best, and the policy's return over 200 steps started
@@ -127,6 +127,8 @@ def load_actor(path: str):
     script = importlib.import_module(Path(checkpoint["script"]).stem)
     known = {k: v for k, v in checkpoint["args"].items() if k in script.Args.__dataclass_fields__}
     args = script.Args(**{**known, "device": "cpu"})
+    if args.env_id != "Pendulum-v1":
+        sys.exit(f"error: {path} holds a {args.env_id} policy; the ceiling is Pendulum-v1's: give a Pendulum-v1 checkpoint")
     env = gym.make(args.env_id)
     actor = script.Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high,
                          args.hidden_sizes)

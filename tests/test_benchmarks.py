@@ -238,3 +238,7 @@ def test_pendulum_ceiling_plays_a_checkpoint_as_its_script_evaluates_it(tmp_path
     weights[f"{last}.bias"].fill_(0.1)  # a constant torque 2 tanh(0.1) = 0.2 tips it over: far from 0
     torch.save(checkpoint, tmp_path / "push.pt")
     assert pc.return_from_upright(str(tmp_path / "push.pt"))[0] < -100
+    checkpoint["args"]["env_id"] = "MountainCarContinuous-v0"  # another env's policy has no Pendulum ceiling
+    torch.save(checkpoint, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="holds a MountainCarContinuous-v0 policy.*give a Pendulum-v1 checkpoint"):
+        pc.checkpoint_returns(str(tmp_path / "other.pt"), 7, 3)
