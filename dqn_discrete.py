@@ -143,8 +143,8 @@ class QNetwork(nn.Module):
         return self.net(obs)
 
     def numpy_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(weight, bias) per layer as numpy views of the parameters (CPU only): steps and loads show through."""
-        return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in self.net if isinstance(m, nn.Linear)]
+        """(weight, bias) per layer in numpy: on the CPU views of the parameters (steps show through), else copies."""
+        return [(m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy()) for m in self.net if isinstance(m, nn.Linear)]
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
@@ -207,12 +207,12 @@ def update_q(q_network: QNetwork, optimizer: torch.optim.Optimizer, target_netwo
 
 
 @torch.no_grad()
-def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """Q' <- (1 - tau) Q' + tau Q, fused over all tensors; tau = 1 is an exact copy."""
+def update_target(target: list[torch.Tensor], online: list[torch.Tensor], tau: float) -> None:
+    """Q' <- (1 - tau) Q' + tau Q on the networks' parameter lists, fused over all tensors; tau = 1 is an exact copy."""
     if tau == 1.0:
-        torch._foreach_copy_(list(target.parameters()), list(online.parameters()))
+        torch._foreach_copy_(target, online)
     else:
-        torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+        torch._foreach_lerp_(target, online, tau)
 
 
 def q_values_numpy(layers: list[tuple[np.ndarray, np.ndarray]], obs: np.ndarray) -> np.ndarray:
@@ -291,6 +291,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     rb = ReplayBuffer(args.buffer_size, obs_dim, device)
     numpy_layers = q_network.numpy_layers() if device.type == "cpu" else None  # acting in numpy: see q_values_numpy
     average_network = copy.deepcopy(q_network).requires_grad_(False)  # Qbar: the policy evaluated and saved
+    # parameter lists made once: listing a network's parameters takes longer than the averaging step itself
+    q_params, target_params, average_params = [list(m.parameters()) for m in (q_network, target_network, average_network)]
     saved = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer,
              "average_network": average_network}
     run = Run(args, envs, rb, saved, policy=average_network, checkpoint=checkpoint,
@@ -322,9 +324,9 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                                                 args.gamma, args.double_dqn, args.loss)
                         num_updates += 1
                         run.add_losses(td_loss=loss, q_values=q_mean)
-                        update_target(average_network, q_network, args.average_tau)  # Qbar: the policy, not a target
+                        update_target(average_params, q_params, args.average_tau)  # Qbar: the policy, not a target
                 if is_due(global_step, args.target_network_frequency, args.num_envs):
-                    update_target(target_network, q_network, args.tau)
+                    update_target(target_params, q_params, args.tau)
 
             # 4. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
             run.end_step(global_step, num_updates, obs, rewards, real_next_obs, infos)
@@ -436,15 +438,14 @@ def evaluate(q_network: QNetwork, args: Args, video_prefix: str, video_dir: str 
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
             env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
                                            episode_trigger=lambda episode: episode < args.video_episodes)
-    device = next(q_network.parameters()).device
+    layers = q_network.numpy_layers()  # acting in numpy, as training does on the CPU; the policy is fixed until the end
     rng = np.random.default_rng(args.seed + 1_000_000)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
         obs, _ = env.reset(seed=args.seed + 1_000_000 + episode)
         done = False
         while not done:
-            with torch.inference_mode():
-                action = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)[None]).argmax(dim=1)[0].item()
+            action = int(q_values_numpy(layers, obs[None]).argmax())
             if rng.random() < args.eval_epsilon:
                 action = int(rng.integers(env.action_space.n))
             obs, reward, terminated, truncated, _ = env.step(action)

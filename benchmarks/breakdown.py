@@ -217,9 +217,11 @@ def update_cycle(algo: str):
     batch = (torch.randn(batch_size, 4), torch.randint(0, 2, (batch_size,)), torch.randn(batch_size),
              torch.randn(batch_size, 4), torch.zeros(batch_size))
 
+    q_params, average_params = list(q_network.parameters()), list(average_network.parameters())
+
     def cycle():  # one update and Qbar's copy every 10 steps (the target copy every 500 steps: 2% of a cycle, left out)
         m.update_q(q_network, optimizer, target_network, batch, a.gamma, a.double_dqn, a.loss)
-        m.update_target(average_network, q_network, a.average_tau)
+        m.update_target(average_params, q_params, a.average_tau)
     return cycle, a.train_frequency
 
 

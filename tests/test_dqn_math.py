@@ -119,9 +119,9 @@ def test_epsilon_greedy_acts_the_same_through_numpy_and_torch():
 
 def test_update_target_copies_or_moves_by_tau():
     online, target = constant_layers(online_value=1.0, target_value=0.0)
-    dqn.update_target(target, online, tau=0.25)
+    dqn.update_target(list(target.parameters()), list(online.parameters()), tau=0.25)
     assert all(torch.allclose(p, torch.full_like(p, 0.25)) for p in target.parameters())
-    dqn.update_target(target, online, tau=1.0)
+    dqn.update_target(list(target.parameters()), list(online.parameters()), tau=1.0)
     assert all(torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters()))
 
 
@@ -137,15 +137,16 @@ def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
     calls, last_target = [], {}
 
     def spy(target, online, tau):
-        if target is not sys._getframe(1).f_locals["target_network"]:  # the averaged policy's update, every step
+        if target is not sys._getframe(1).f_locals["target_params"]:  # the averaged policy's update, every step
             return real_update_target(target, online, tau)
-        state = [p.detach().clone() for p in target.parameters()]
+        assert [id(p) for p in sys._getframe(1).f_locals["target_network"].parameters()] == [id(p) for p in target]
+        state = [p.detach().clone() for p in target]
         if last_target:  # nothing else may touch the target between two scheduled updates
             assert all(torch.equal(a, b) for a, b in zip(state, last_target["params"])), "target changed off-schedule"
         calls.append(sys._getframe(1).f_locals["global_step"])
         real_update_target(target, online, tau)
-        assert all(torch.equal(p, q) for p, q in zip(target.parameters(), online.parameters()))  # tau = 1: a copy
-        last_target["params"] = [p.detach().clone() for p in target.parameters()]
+        assert all(torch.equal(p, q) for p, q in zip(target, online))  # tau = 1: a copy
+        last_target["params"] = [p.detach().clone() for p in target]
 
     monkeypatch.setattr(dqn, "update_target", spy)
     args = dqn.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path), total_timesteps=200, learning_starts=40,
