@@ -438,7 +438,7 @@ def evaluate(q_network: QNetwork, args: Args, video_prefix: str, video_dir: str 
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
             env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
                                            episode_trigger=lambda episode: episode < args.video_episodes)
-    layers = q_network.numpy_layers()  # acting in numpy, as training does on the CPU; the policy is fixed until the end
+    layers = q_network.numpy_layers()  # acting in numpy; a GPU network's copies hold, as no weight changes mid-evaluation
     rng = np.random.default_rng(args.seed + 1_000_000)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
