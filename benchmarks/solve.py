@@ -8,7 +8,8 @@ Ours: each script run with no flags but `--seed` (and its run folder), timed fro
 checkpoint evaluated with `--evaluate` over 50 episodes, deterministic (DQN greedy: `--eval-epsilon 0`), the
 episodes seeded seed + 1000000 + i. The peer: `python -m rl_zoo3.train --algo A --env E --seed S`, rl-zoo3's own
 hyperparameter file for the env, timed the same way; its saved model evaluated by `zoo_peer.py` with the same
-episodes. `--zoo-python` is the Python of a venv holding benchmarks/requirements-zoo.txt.
+episodes. `--zoo-python` is the Python of a venv holding benchmarks/requirements-zoo.txt. Returns are compared
+twice: the means over all seeds each side ran, and paired, over the seeds both ran (the same episodes).
 
 Wall times count only with `--jobs 1` on an otherwise idle machine (runs are timed one at a time, each with the
 default threads); `--jobs 2` runs seeds two at a time with `--threads 1`, for trying settings, and says so.
@@ -83,6 +84,18 @@ def summary(runs: list[dict]) -> dict:
             "median_s": statistics.median(seconds), "fastest_s": min(seconds), "slowest_s": max(seconds)}
 
 
+def on_shared_seeds(our_runs: list[dict], zoo_runs: list[dict]) -> str:
+    """Both means over the seeds both ran: the same evaluation episodes, so unlike the means over all seeds
+    (whose episodes differ in difficulty), a paired comparison."""
+    zoo_by_seed = {r["seed"]: r["return"] for r in zoo_runs}
+    pairs = [(r["return"], zoo_by_seed[r["seed"]]) for r in our_runs if r["seed"] in zoo_by_seed]
+    if not pairs:
+        return "no seed run by both"
+    seeds = " ".join(str(r["seed"]) for r in our_runs if r["seed"] in zoo_by_seed)
+    ours, zoo = (statistics.mean(side) for side in zip(*pairs))
+    return f"on the seeds both ran ({seeds}) ours {ours:.1f}, zoo {zoo:.1f}: {'ahead' if ours > zoo else 'behind'}"
+
+
 def verdict(algo: str, ours: dict, zoo: dict | None) -> str:
     target = TASKS[algo][3]
     checks = [f"worst {ours['worst']:.1f} {'>=' if ours['worst'] >= target['worst'] else '<'} {target['worst']}"]
@@ -134,7 +147,8 @@ def main() -> None:
                       f"{s['mean']:.1f} | {s['worst']:.1f} | {s['median_s']:.1f} s ({s['fastest_s']:.1f}, "
                       f"{s['slowest_s']:.1f}) |")
     for algo, result in results.items():
-        print(f"{algo}: {verdict(algo, result['ours'], result['zoo'])}")
+        paired = f"; {on_shared_seeds(result['runs'], result['zoo_runs'])}" if result["zoo"] else ""
+        print(f"{algo}: {verdict(algo, result['ours'], result['zoo'])}{paired}")
     if args.out:
         Path(args.out).write_text(json.dumps({"machine": machine, **results}, indent=1))
 

@@ -136,6 +136,11 @@ def test_solve_summary_and_verdict_on_hand_made_runs():
     zoo = solve.summary([{"seed": 1, "return": -150.0, "seconds": 100.0}])
     assert solve.verdict("ddpg", ours, zoo) == ("mean -163.3 < -150; worst -190.0 < -180; time 0.30x zoo's <= 0.4x; "
                                                 "behind zoo on return")
+    # paired on the seeds both ran (1 and 3): ours (-140 - 190) / 2 = -165, zoo (-150 - 170) / 2 = -160
+    zoo_runs = [{"seed": 1, "return": -150.0}, {"seed": 3, "return": -170.0}, {"seed": 4, "return": -100.0}]
+    assert solve.on_shared_seeds(runs, zoo_runs) == "on the seeds both ran (1 3) ours -165.0, zoo -160.0: behind"
+    assert solve.on_shared_seeds(runs, [{"seed": 2, "return": -170.0}]).endswith("ours -160.0, zoo -170.0: ahead")
+    assert solve.on_shared_seeds(runs, [{"seed": 9, "return": -100.0}]) == "no seed run by both"
 
 
 def test_solve_runs_a_script_then_evaluates_its_checkpoint_over_50_episodes(tmp_path):
