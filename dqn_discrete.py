@@ -12,7 +12,7 @@ For a sampled batch of (s, a, r, s', terminated):
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
 overestimation that max over noisy estimates causes. Exploration: epsilon-greedy on Q, epsilon linear start_e -> end_e.
-Q's greedy policy flips between bursts of updates, so the policy evaluated and saved is greedy on Qbar (Q averaged).
+Q's greedy policy flips between bursts of updates, so the policy is greedy on Qbar (Q averaged), or at the end Q's if better.
 
     python dqn_discrete.py --env-id CartPole-v1
     tensorboard --logdir runs
@@ -215,6 +215,14 @@ def update_target(target: list[torch.Tensor], online: list[torch.Tensor], tau: f
         torch._foreach_lerp_(target, online, tau)
 
 
+def choose_policy(candidates: dict[str, QNetwork], args: Args) -> str:
+    """The name of the network whose policy earns the most over `eval_episodes` validation episodes, seeded apart from
+    the evaluations' (choosing on the episodes that score the choice would flatter it); the first one on a tie."""
+    scores = {name: evaluate(network, args, "", seed_offset=2_000_000).mean() for name, network in candidates.items()}
+    print("policy chosen on validation episodes: " + ", ".join(f"{name} {score:.1f}" for name, score in scores.items()))
+    return max(scores, key=scores.get)  # max keeps the first of equal scores
+
+
 def q_values_numpy(layers: list[tuple[np.ndarray, np.ndarray]], obs: np.ndarray) -> np.ndarray:
     """QNetwork.forward in numpy, for acting on the CPU: for one observation and a network this small, torch's
     per-call dispatch costs more than the arithmetic (benchmarks/README.md has the measurement)."""
@@ -295,7 +303,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     q_params, target_params, average_params = [list(m.parameters()) for m in (q_network, target_network, average_network)]
     saved = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer,
              "average_network": average_network}
-    run = Run(args, envs, rb, saved, policy=average_network, checkpoint=checkpoint,
+    run = Run(args, envs, rb, saved, policy="average_network", checkpoint=checkpoint,
               charts={"charts/epsilon": lambda: epsilon})
     envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
 
@@ -328,7 +336,11 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                 if is_due(global_step, args.target_network_frequency, args.num_envs):
                     update_target(target_params, q_params, args.tau)
 
-            # 4. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
+            # 4. At the end, the policy saved is Qbar's, or Q's where Q does better: Qbar lags a late improvement.
+            if global_step >= args.total_timesteps and args.average_tau < 1:
+                run.policy_name = choose_policy({"average_network": average_network, "q_network": q_network}, args)
+
+            # 5. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
             run.end_step(global_step, num_updates, obs, rewards, real_next_obs, infos)
     return run.final_eval
 
@@ -430,8 +442,10 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
-def evaluate(q_network: QNetwork, args: Args, video_prefix: str, video_dir: str | None = None) -> np.ndarray:
-    """Returns of `eval_episodes` episodes acting epsilon-greedily with --eval-epsilon, on envs seeded apart from training's."""
+def evaluate(q_network: QNetwork, args: Args, video_prefix: str, video_dir: str | None = None,
+             seed_offset: int = 1_000_000) -> np.ndarray:
+    """Returns of `eval_episodes` episodes acting epsilon-greedily with --eval-epsilon, episode i seeded
+    seed + seed_offset + i: apart from training's episodes (and, at another offset, from the validation's)."""
     env = make_env(args.env_id, render=video_dir is not None)
     if video_dir is not None:
         with warnings.catch_warnings():  # every file is named by its step, so no evaluation overwrites another's
@@ -439,10 +453,10 @@ def evaluate(q_network: QNetwork, args: Args, video_prefix: str, video_dir: str 
             env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
                                            episode_trigger=lambda episode: episode < args.video_episodes)
     layers = q_network.numpy_layers()  # acting in numpy; a GPU network's copies hold, as no weight changes mid-evaluation
-    rng = np.random.default_rng(args.seed + 1_000_000)  # its own generator: an evaluation never shifts training's draws
+    rng = np.random.default_rng(args.seed + seed_offset)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
-        obs, _ = env.reset(seed=args.seed + 1_000_000 + episode)
+        obs, _ = env.reset(seed=args.seed + seed_offset + episode)
         done = False
         while not done:
             action = int(q_values_numpy(layers, obs[None]).argmax())
@@ -459,9 +473,9 @@ class Run:
     """A training run's bookkeeping: its folder and TensorBoard log, the progress line, the NaN guard, evaluations,
     checkpoints (`saved` modules, buffer, envs, RNG states, counters) and the stop on Ctrl-C or SIGTERM."""
 
-    def __init__(self, args: Args, envs: gym.vector.VectorEnv, rb: ReplayBuffer, saved: dict, policy: nn.Module,
+    def __init__(self, args: Args, envs: gym.vector.VectorEnv, rb: ReplayBuffer, saved: dict, policy: str,
                  checkpoint: dict | None, charts: dict | None = None):
-        self.args, self.envs, self.rb, self.saved, self.policy = args, envs, rb, saved, policy
+        self.args, self.envs, self.rb, self.saved, self.policy_name = args, envs, rb, saved, policy  # evaluated, saved
         self.charts = charts or {}  # tag -> function giving the value to log with the losses
         self.weights = [p for m in saved.values() if isinstance(m, nn.Module) for p in m.parameters()]
         self.weights += [t for t in saved.values() if isinstance(t, torch.Tensor)]
@@ -476,7 +490,7 @@ class Run:
             self.dir = os.path.dirname(os.path.abspath(args.resume))
             self.restore(checkpoint)
         if args.compile:  # after the restore, whose optimizer settings would undo what compiling sets
-            compile_updates(next(policy.parameters()).device,
+            compile_updates(next(saved[policy].parameters()).device,
                             [m for m in saved.values() if isinstance(m, torch.optim.Optimizer)])
         try:
             os.makedirs(self.dir, exist_ok=True)
@@ -498,7 +512,7 @@ class Run:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
         print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on "
-              f"{next(policy.parameters()).device} with {torch.get_num_threads()} torch threads; run folder {self.dir}")
+              f"{next(saved[policy].parameters()).device} with {torch.get_num_threads()} torch threads; run folder {self.dir}")
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self.last_good_state = self.state(with_buffer=False)
@@ -573,7 +587,7 @@ class Run:
             self.write_progress()
         if (args.eval_frequency and is_due(global_step, args.eval_frequency, args.num_envs)) or finished:
             video_dir = os.path.join(self.dir, "videos") if args.capture_video else None
-            returns = evaluate(self.policy, args, f"eval-step{global_step}", video_dir)
+            returns = evaluate(self.saved[self.policy_name], args, f"eval-step{global_step}", video_dir)
             self.final_eval = float(returns.mean())
             self.writer.add_scalar("eval/episodic_return", self.final_eval, global_step)
             print(f"eval at step {global_step}: return {self.final_eval:.1f} +- {returns.std():.1f} "
@@ -615,8 +629,8 @@ class Run:
     def state(self, with_buffer: bool) -> dict:
         state = {name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
                  for name, m in self.saved.items()}
-        state.update(script=SCRIPT, args=asdict(self.args), global_step=self.global_step, num_updates=self.num_updates,
-                     episodes_done=self.episodes_done, refill_until=self.refill_until,
+        state.update(script=SCRIPT, args=asdict(self.args), policy=self.policy_name, global_step=self.global_step,
+                     num_updates=self.num_updates, episodes_done=self.episodes_done, refill_until=self.refill_until,
                      recent_returns=list(self.recent_returns), envs=env_state(self.envs), obs=self.obs.copy(),
                      rng=rng_states(), buffer=self.rb.state_dict() if with_buffer else None)
         return state
@@ -738,13 +752,13 @@ def parse_args() -> tuple[Args, dict | None]:
 
 
 def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
-    """Evaluate a checkpoint's policy (Qbar, the averaged Q-network) epsilon-greedily, recording the first
-    --video-episodes episodes with --capture-video."""
+    """Evaluate a checkpoint's policy (Qbar, the averaged Q-network, or at the end Q where it did better) epsilon-greedily,
+    recording the first --video-episodes episodes with --capture-video."""
     check_args(args)
     env = make_env(args.env_id)
     q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args.hidden_sizes)
     env.close()
-    q_network.load_state_dict(checkpoint["average_network"])
+    q_network.load_state_dict(checkpoint[checkpoint.get("policy", "average_network")])  # older ones saved no choice
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
     returns = evaluate(q_network, args, f"evaluate-step{checkpoint['global_step']}", video_dir)
     print(f"{args.env_id} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "

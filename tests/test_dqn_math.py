@@ -1,5 +1,6 @@
 """DQN's rules checked on numbers worked out by hand, and its target-network schedule in a real run."""
 
+import copy
 import sys
 
 import numpy as np
@@ -185,6 +186,51 @@ def test_policy_network_is_the_running_average_of_q_after_every_gradient_step(tm
     average = list(checkpoint["average_network"].values())
     assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(average, expected))
     assert not all(torch.allclose(a, q) for a, q in zip(average, q_after_each_step[-1]))  # the average lags Q
+
+
+def balancing_q_network() -> dqn.QNetwork:
+    """CartPole's textbook rule as a Q-network: push right (action 1) when pole angle + angular velocity > 0, else left.
+    Hidden units relu(theta + theta_dot) and relu(-(theta + theta_dot)) become Q(s, 1) and Q(s, 0)."""
+    q = dqn.QNetwork(4, 2, (2,))
+    with torch.no_grad():
+        q.net[1].weight.copy_(torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, -1.0, -1.0]]))
+        q.net[1].bias.zero_()
+        q.net[3].weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+        q.net[3].bias.zero_()
+    return q
+
+
+def always_left_q_network() -> dqn.QNetwork:
+    q = balancing_q_network()
+    with torch.no_grad():
+        q.net[3].weight.zero_()
+        q.net[3].bias.copy_(torch.tensor([1.0, 0.0]))
+    return q
+
+
+def test_validation_episodes_are_seeded_apart_from_the_evaluations():
+    """Episode i of an evaluation at seed_offset k starts from env seed (seed + k + i), epsilon drawn from a generator
+    seeded seed + k: offset 2 000 000 at seed 1 plays exactly what offset 1 000 000 plays at seed 1 000 001."""
+    args = dqn.Args(env_id="CartPole-v1", seed=1, eval_episodes=5, eval_epsilon=0.05)
+    validation = dqn.evaluate(balancing_q_network(), args, "", seed_offset=2_000_000)
+    shifted = dqn.evaluate(balancing_q_network(), dqn.Args(env_id="CartPole-v1", seed=1_000_001, eval_episodes=5,
+                                                           eval_epsilon=0.05), "")
+    assert np.array_equal(validation, shifted)
+    assert not np.array_equal(validation, dqn.evaluate(balancing_q_network(), args, ""))  # other start states
+
+
+def test_choose_policy_keeps_the_network_that_does_better_on_validation_episodes(monkeypatch):
+    args = dqn.Args(env_id="CartPole-v1", seed=3, eval_episodes=4, eval_epsilon=0.0)
+    left, balancing = always_left_q_network(), balancing_q_network()
+    assert dqn.evaluate(left, args, "").mean() < 15 < 100 < dqn.evaluate(balancing, args, "").mean()
+    assert dqn.choose_policy({"average_network": left, "q_network": balancing}, args) == "q_network"
+    assert dqn.choose_policy({"average_network": balancing, "q_network": left}, args) == "average_network"
+    assert dqn.choose_policy({"average_network": left, "q_network": copy.deepcopy(left)}, args) == "average_network"
+    offsets = []  # scored on the validation episodes, not on the evaluation's
+    real_evaluate = dqn.evaluate
+    monkeypatch.setattr(dqn, "evaluate", lambda *a, **k: offsets.append(k["seed_offset"]) or real_evaluate(*a, **k))
+    dqn.choose_policy({"average_network": left, "q_network": balancing}, args)
+    assert offsets == [2_000_000, 2_000_000]
 
 
 @pytest.mark.parametrize("double_dqn", [False, True])

@@ -333,19 +333,24 @@ def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
     assert module.Args().eval_epsilon == 0.05  # CleanRL's evaluation epsilon
 
 
-def test_dqn_evaluates_and_saves_the_averaged_network_not_q(tmp_path, monkeypatch):
-    """The policy of the run's evaluations and of --evaluate is Qbar (average_network), which lags Q."""
+def test_dqn_evaluates_qbar_and_saves_the_policy_chosen_at_the_end(tmp_path, monkeypatch):
+    """The run's evaluations play Qbar (average_network), which lags Q; at the last step choose_policy picks between
+    Qbar and Q, and the final evaluation, the checkpoint's "policy" and --evaluate all follow its choice."""
     module = importlib.import_module("dqn_discrete")
-    evaluated = []
+    evaluated, candidates = [], []
     real_evaluate = module.evaluate
-    monkeypatch.setattr(module, "evaluate", lambda q, *rest: evaluated.append(copy.deepcopy(q.state_dict()))
-                        or real_evaluate(q, *rest))
+    monkeypatch.setattr(module, "evaluate", lambda q, *rest, **k: evaluated.append(copy.deepcopy(q.state_dict()))
+                        or real_evaluate(q, *rest, **k))
+    monkeypatch.setattr(module, "choose_policy", lambda nets, args: candidates.append(list(nets)) or "q_network")
     module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=200,
                              learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, eval_episodes=1,
-                             average_tau=0.25))
+                             eval_frequency=100, average_tau=0.25))
     checkpoint = load_checkpoint(the_run_dir(tmp_path / "runs"))
-    assert all(torch.equal(evaluated[-1][k], v) for k, v in checkpoint["average_network"].items())
-    assert not all(torch.equal(evaluated[-1][k], v) for k, v in checkpoint["q_network"].items())
+    assert candidates == [["average_network", "q_network"]] and checkpoint["policy"] == "q_network"
+    middle, final = evaluated  # at step 100, and the final one at 200
+    assert not all(torch.equal(middle[k], v) for k, v in checkpoint["q_network"].items())
+    assert all(torch.equal(final[k], v) for k, v in checkpoint["q_network"].items())
+    assert not all(torch.equal(final[k], v) for k, v in checkpoint["average_network"].items())
 
     def always(action: int) -> dict:  # a Q-network whose greedy action is `action` everywhere
         q = module.QNetwork(2, 3, (4,))
@@ -357,7 +362,19 @@ def test_dqn_evaluates_and_saves_the_averaged_network_not_q(tmp_path, monkeypatc
 
     checkpoint.update(q_network=always(0), average_network=always(1))  # action 1 earns 1 a step in Choice-v0
     args = module.Args(env_id="tests.envs:Choice-v0", hidden_sizes=(4,), eval_episodes=3, eval_epsilon=0.0)
+    assert module.evaluate_checkpoint(args, checkpoint) == 0.0  # the chosen Q never takes action 1
+    checkpoint["policy"] = "average_network"
     assert module.evaluate_checkpoint(args, checkpoint) == pytest.approx((3 + 4 + 5) / 3)  # every step of 3, 4, 5
+    del checkpoint["policy"]  # written before the choice: Qbar
+    assert module.evaluate_checkpoint(args, checkpoint) == pytest.approx((3 + 4 + 5) / 3)
+
+
+def test_dqn_without_averaging_makes_no_choice(tmp_path, monkeypatch):
+    module = importlib.import_module("dqn_discrete")
+    monkeypatch.setattr(module, "choose_policy", lambda *a: pytest.fail("Qbar is Q at --average-tau 1: nothing to choose"))
+    module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=100,
+                             learning_starts=40, batch_size=8, train_frequency=10, eval_episodes=1, average_tau=1.0))
+    assert load_checkpoint(the_run_dir(tmp_path / "runs"))["policy"] == "average_network"
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
