@@ -36,10 +36,11 @@ from torch.utils.tensorboard import SummaryWriter
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import settings  # noqa: E402  benchmarks/settings.py: CleanRL's settings as our flags
+
 import ddpg_continuous  # noqa: E402
 import dqn_discrete  # noqa: E402
 import sac_continuous  # noqa: E402
-import settings  # noqa: E402  benchmarks/settings.py: CleanRL's settings as our flags
 
 # The training phase we time, at CleanRL's settings (settings.py, as speed.py runs both sides): learning_starts,
 # then this many steps.

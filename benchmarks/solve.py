@@ -124,7 +124,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
         for algo in args.algos:
             folders = [Path(tmp, algo, f"seed{seed}") for seed in args.seeds]
-            ours = list(pool.map(lambda s, f: run_ours(algo, s, args.extra, threads, f), args.seeds, folders))
+            ours = list(pool.map(lambda s, f, algo=algo: run_ours(algo, s, args.extra, threads, f), args.seeds, folders))
             for run in ours:
                 print(f"{algo} seed {run['seed']}: {run['return']:.1f} in {run['seconds']:.1f} s", flush=True)
             zoo = []
