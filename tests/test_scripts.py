@@ -337,16 +337,18 @@ def test_dqn_evaluates_qbar_and_saves_the_policy_chosen_at_the_end(tmp_path, mon
     """The run's evaluations play Qbar (average_network), which lags Q; at the last step choose_policy picks between
     Qbar and Q, and the final evaluation, the checkpoint's "policy" and --evaluate all follow its choice."""
     module = importlib.import_module("dqn_discrete")
-    evaluated, candidates = [], []
+    evaluated, played, candidates = [], [], []
     real_evaluate = module.evaluate
     monkeypatch.setattr(module, "evaluate", lambda q, *rest, **k: evaluated.append(copy.deepcopy(q.state_dict()))
-                        or real_evaluate(q, *rest, **k))
-    monkeypatch.setattr(module, "choose_policy", lambda nets, args: candidates.append(list(nets)) or "q_network")
+                        or played.append(q) or real_evaluate(q, *rest, **k))
+    monkeypatch.setattr(module, "choose_policy", lambda nets, args: candidates.append(nets) or "q_network")
     module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=200,
                              learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, eval_episodes=1,
                              eval_frequency=100, average_tau=0.25))
     checkpoint = load_checkpoint(the_run_dir(tmp_path / "runs"))
-    assert candidates == [["average_network", "q_network"]] and checkpoint["policy"] == "q_network"
+    (nets,) = candidates
+    assert list(nets) == ["average_network", "q_network"] and checkpoint["policy"] == "q_network"
+    assert played == [nets["average_network"], nets["q_network"]]  # step 100 plays Qbar; the end, the choice
     middle, final = evaluated  # at step 100, and the final one at 200
     assert not all(torch.equal(middle[k], v) for k, v in checkpoint["q_network"].items())
     assert all(torch.equal(final[k], v) for k, v in checkpoint["q_network"].items())
