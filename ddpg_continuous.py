@@ -69,7 +69,7 @@ class Args:
     """parallel environments stepped together (one gradient step per vector step)"""
     buffer_size: int = 1_000_000
     """replay buffer capacity, in transitions"""
-    gamma: float = 0.98
+    gamma: float = 0.99
     """discount factor"""
     tau: float = 0.01
     """target smoothing coefficient: target <- (1 - tau) target + tau online"""
