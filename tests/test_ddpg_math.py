@@ -200,10 +200,21 @@ def test_update_critic_lowers_the_td_error_and_no_gradient_reaches_the_targets(m
     assert loss < 0.5 * first_loss  # same batch, fixed targets: plain regression
     assert not loss.requires_grad and q_mean.shape == ()
     assert len(labels) == 21 and not any(y.requires_grad for y in labels)  # y is a label, not a function of weights
-    assert all(p.grad is None for p in [*targets, *actor.parameters()])
+    assert all(p.grad is None for p in targets)
 
 
 original_td_target = ddpg.td_target
+
+
+def test_update_critic_values_s_prime_at_the_target_actors_action():
+    # Q'(s', a) = 2a and mu'(s') = 0.5, so Q'(s', mu'(s')) = 1; the batch's own actions (-1) would give Q' = -2.
+    # Q = 0, r = 1, gamma = 0.5, not terminated: y = 1 + 0.5 * 1 = 1.5 and the loss is 1.5^2.
+    critic, target_critic, target_actor = constant_critic(0.0, obs_dim=2), linear_critic(2.0), constant_actor(0.5, -1, 1, 1)
+    batch = (torch.randn(4, 2), -torch.ones(4, 1), torch.ones(4), torch.randn(4, 2), torch.zeros(4))
+    optimizer = torch.optim.SGD(critic.parameters(), lr=0.1)
+    loss, _ = ddpg.update_critic(critic, optimizer, target_actor, target_critic, batch, gamma=0.5)
+    assert loss.item() == pytest.approx(1.5**2)
+    assert all(p.grad is None for p in [*target_actor.parameters(), *target_critic.parameters()])
 
 
 def test_update_actor_raises_q_without_touching_the_critic():
