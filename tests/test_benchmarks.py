@@ -17,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 import ddpg_continuous
 import dqn_discrete
 import sac_continuous
-from tests.helpers import REPO, assert_ok, run_script, the_run_dir
+from tests.helpers import REPO, assert_ok, run_main, run_script, the_run_dir
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import breakdown  # noqa: E402
@@ -102,18 +102,24 @@ def test_event_files_of_both_sides_read_the_same_way(tmp_path):
 
 
 def test_threads_flag_reaches_torch(tmp_path):
-    before = torch.get_num_threads()
-    try:
-        ddpg_continuous.setup(ddpg_continuous.Args(threads=1))
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
     for script in ["ddpg_continuous.py", "sac_continuous.py", "dqn_discrete.py"]:
         env_id = "CartPole-v1" if script == "dqn_discrete.py" else "Pendulum-v1"
-        proc = run_script(script, "--env-id", env_id, "--device", "cpu", "--threads", "1", "--total-timesteps", "20",
-                          "--learning-starts", "10", "--batch-size", "4", "--eval-episodes", "1", runs_dir=tmp_path / script)
+        proc = run_main(script, "--env-id", env_id, "--device", "cpu", "--threads", "3", "--total-timesteps", "20",
+                        "--learning-starts", "10", "--batch-size", "4", "--eval-episodes", "1", runs_dir=tmp_path / script)
         assert_ok(proc)
-        assert "on cpu with 1 torch threads" in proc.stdout
+        assert "on cpu with 3 torch threads" in proc.stdout
+
+
+def test_threads_0_keeps_torchs_own_default_in_a_fresh_process(tmp_path):
+    """--threads 0 leaves torch's default (one thread per core), read from a fresh interpreter, not from this process,
+    whose thread count other tests may have set."""
+    fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], capture_output=True,
+                           text=True, check=True)
+    default = int(fresh.stdout)
+    proc = run_script("ddpg_continuous.py", "--threads", "0", "--total-timesteps", "20", "--learning-starts", "10",
+                      "--batch-size", "4", "--eval-episodes", "1", "--device", "cpu", runs_dir=tmp_path)
+    assert_ok(proc)
+    assert f"on cpu with {default} torch threads" in proc.stdout
 
 
 def test_steps_per_second_at_the_floor_replace_the_update_by_its_floor():
@@ -143,15 +149,31 @@ def test_solve_summary_and_verdict_on_hand_made_runs():
     assert solve.on_shared_seeds(runs, [{"seed": 9, "return": -100.0}]) == "no seed run by both"
 
 
-def test_solve_runs_a_script_then_evaluates_its_checkpoint_over_50_episodes(tmp_path):
+@pytest.mark.slow
+def test_solve_scores_a_run_by_its_checkpoint_over_50_greedy_episodes(tmp_path):
+    run = solve.run_ours("dqn", 3, ["--total-timesteps", "1500", "--learning-starts", "500"], None, tmp_path)
+    assert run["seed"] == 3 and run["seconds"] > 0
+    # the same checkpoint evaluated here, greedily, over 50 episodes seeded as solve.py's are
+    path = next(tmp_path.glob("*/checkpoint.pt"))
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    args = dqn_discrete.Args(**{**checkpoint["args"], "eval_episodes": 50, "eval_epsilon": 0.0, "evaluate": str(path),
+                                "capture_video": False})
+    assert run["return"] == pytest.approx(dqn_discrete.evaluate_checkpoint(args, checkpoint), abs=0.051)
+    assert checkpoint["global_step"] == 1500 and checkpoint["args"]["seed"] == 3
+
+
+@pytest.mark.slow
+def test_solve_prints_and_writes_its_table_with_the_machine(tmp_path):
     cmd = [sys.executable, str(REPO / "benchmarks" / "solve.py"), "--algos", "dqn", "--seeds", "3", "--out",
            str(tmp_path / "s.json"), "--", "--total-timesteps", "1500", "--learning-starts", "500"]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert_ok(proc)
     result = json.loads((tmp_path / "s.json").read_text())["dqn"]
     (run,) = result["runs"]
-    assert run["seed"] == 3 and run["seconds"] > 0 and 8 <= run["return"] <= 500  # a CartPole episode's range
-    assert "| dqn, CartPole-v1 | ours |" in proc.stdout and "our flags: --total-timesteps 1500" in proc.stdout
+    assert result["ours"]["returns"] == [run["return"]] and result["zoo"] is None
+    assert f"dqn seed 3: {run['return']:.1f} in {run['seconds']:.1f} s" in proc.stdout
+    assert f"| dqn, CartPole-v1 | ours | {run['return']:.1f} | {run['return']:.1f} |" in proc.stdout
+    assert "our flags: --total-timesteps 1500" in proc.stdout
     # the CPU is part of the result: the same seeds give other returns on another one
     machine = json.loads((tmp_path / "s.json").read_text())["machine"]
     assert f"{os.cpu_count()} cores, {solve.cpu_model()}" in machine and f"machine: {machine};" in proc.stdout
@@ -223,11 +245,11 @@ def test_pendulum_ceiling_controller_swings_up_and_its_tables_predict_its_return
 
 @pytest.mark.parametrize("script", ["ddpg_continuous.py", "sac_continuous.py"])
 def test_pendulum_ceiling_plays_a_checkpoint_as_its_script_evaluates_it(tmp_path, script):
-    assert_ok(run_script(script, "--total-timesteps", "300", "--learning-starts", "200", "--eval-frequency", "0",
-                         runs_dir=tmp_path))
+    assert_ok(run_main(script, "--total-timesteps", "300", "--learning-starts", "200", "--eval-frequency", "0",
+                       "--hidden-sizes", "64", "64", runs_dir=tmp_path))
     path = the_run_dir(tmp_path) / "checkpoint.pt"
     played = pc.checkpoint_returns(str(path), 7, 3)
-    proc = run_script(script, "--evaluate", str(path), "--seed", "7", "--eval-episodes", "3", runs_dir=tmp_path)
+    proc = run_main(script, "--evaluate", str(path), "--seed", "7", "--eval-episodes", "3", runs_dir=tmp_path)
     assert_ok(proc)
     assert f"return {statistics.mean(played):.1f} +-" in proc.stdout  # the same 3 episodes as --evaluate plays
     # an actor whose output layer is all zeros acts tanh(0) = 0, the middle of [-2, 2]: upright at rest, no torque

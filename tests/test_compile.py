@@ -76,6 +76,7 @@ CASES = {"ddpg_continuous.py": (ddpg_nets, ddpg_cycle), "sac_continuous.py": (sa
          "dqn_discrete.py": (dqn_nets, dqn_cycle)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", list(CASES))
 @torch._inductor.config.patch(fallback_random=True)  # SAC's sampling: the random numbers eager mode draws
 def test_compiled_updates_give_the_eager_losses_and_weights(script):
@@ -102,18 +103,23 @@ def test_compiled_updates_give_the_eager_losses_and_weights(script):
                if isinstance(net, torch.nn.Module) for p in net.parameters()])), "the updates changed nothing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_compiled_run_trains_logs_saves_and_resumes(script, tmp_path):
     args = ["--env-id", SCRIPTS[script]["env_id"], "--compile", "--total-timesteps", "400", "--learning-starts", "200",
             "--batch-size", "32", "--log-frequency", "100", "--eval-episodes", "1", "--save-buffer", *schedule(script)]
-    assert_ok(run_script(script, *args, runs_dir=tmp_path))
-    run_dir = the_run_dir(tmp_path)
+    # inductor writes the kernels it compiles here: a run that compiled nothing leaves the folder empty
+    cache = {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    assert_ok(run_script(script, *args, runs_dir=tmp_path / "runs", env=cache))
+    kernels = list((tmp_path / "inductor").rglob("*.so"))
+    assert len(kernels) >= len(importlib.import_module(script.removesuffix(".py")).UPDATES), "nothing was compiled"
+    run_dir = the_run_dir(tmp_path / "runs")
     updates = load_checkpoint(run_dir)["num_updates"]
     assert updates == updates_in(script, 200, 400)
     loss = scalars(run_dir)[SCRIPTS[script]["loss_tag"]]
     assert [step for step, _ in loss] == [200, 300, 400] and all(np.isfinite(v) for _, v in loss)
     resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "500",
-                         runs_dir=tmp_path)
+                         runs_dir=tmp_path / "runs", env=cache)  # the same cache: the resumed run compiles the same graphs
     assert_ok(resumed)
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint["args"]["compile"] and checkpoint["global_step"] == 500

@@ -30,6 +30,7 @@ def final_eval_from_log(seed_folder: Path) -> float:
     return float(values[-1])
 
 
+@pytest.mark.slow
 def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path):
     out = tmp_path / "grid"
     first = run_grid("--algos", "ddpg", "--env-ids", "Pendulum-v1", "NoSuchEnv-v0", "--seeds", "1", "2",
@@ -138,6 +139,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_grid_on_a_local_ray_cluster(tmp_path):
     pytest.importorskip("ray", reason="Ray is optional: pip install -r benchmarks/requirements-cluster.txt")
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))

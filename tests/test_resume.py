@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import assert_ok, load_checkpoint, run_script, scalars, start_script, the_run_dir
+from tests.helpers import assert_ok, load_checkpoint, run_main, run_script, scalars, start_script, the_run_dir
 from tests.test_scripts import SCRIPTS
 
 # Learning from step 300 with small batches: a few seconds per run, and gradient steps on both sides of the resume.
 SHORT = ["--learning-starts", "300", "--batch-size", "32", "--log-frequency", "100", "--eval-frequency", "0",
-         "--eval-episodes", "1"]
+         "--hidden-sizes", "64", "64", "--eval-episodes", "1"]
 # DQN's epsilon schedule spans --total-timesteps; a flat one lets a run of 1000 steps continue to 2000 unchanged.
 FLAT_EPSILON = {"dqn_discrete.py": ["--start-e", "0.2", "--end-e", "0.2", "--train-frequency", "2", "--gradient-steps", "1",
                                     "--target-network-frequency", "100", "--buffer-size", "700"]}
@@ -50,12 +50,14 @@ def assert_same_state(a: dict, b: dict) -> None:
     assert not differing, f"{len(differing)} of {len(left)} entries differ, first {differing[:5]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_half_then_resume_equals_the_straight_run(script, tmp_path):
     args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--save-buffer", "--checkpoint-frequency", "1000",
             *FLAT_EPSILON.get(script, [])]
-    assert_ok(run_script(script, *args, "--total-timesteps", "2000", runs_dir=tmp_path / "straight"))
-    assert_ok(run_script(script, *args, "--total-timesteps", "1000", runs_dir=tmp_path / "halves"))
+    # the runs to compare with in this process; the resumed one from a real process, as a user resumes
+    assert_ok(run_main(script, *args, "--total-timesteps", "2000", runs_dir=tmp_path / "straight"))
+    assert_ok(run_main(script, *args, "--total-timesteps", "1000", runs_dir=tmp_path / "halves"))
     halves = the_run_dir(tmp_path / "halves")
     resumed = run_script(script, "--resume", str(halves / "checkpoint.pt"), "--total-timesteps", "2000",
                          runs_dir=tmp_path / "halves")
@@ -69,11 +71,12 @@ def test_half_then_resume_equals_the_straight_run(script, tmp_path):
     assert logged[0] == logged[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_run_stopped_by_sigterm_and_resumed_equals_the_straight_run(script, tmp_path):
     # No --save-buffer: the checkpoint a signal writes carries the buffer all the same.
-    args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "3000"]
-    assert_ok(run_script(script, *args, runs_dir=tmp_path / "straight"))
+    args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "2000"]
+    assert_ok(run_main(script, *args, runs_dir=tmp_path / "straight"))
     proc = start_script(script, *args, runs_dir=tmp_path / "stopped")
     for line in proc.stdout:
         match = re.match(r"step\s+(\d+)/", line)
@@ -84,7 +87,7 @@ def test_run_stopped_by_sigterm_and_resumed_equals_the_straight_run(script, tmp_
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     run_dir = the_run_dir(tmp_path / "stopped")
     stopped = load_checkpoint(run_dir)
-    assert 1000 <= stopped["global_step"] < 3000 and stopped["buffer"] is not None
+    assert 1000 <= stopped["global_step"] < 2000 and stopped["buffer"] is not None
     command = re.search(r"continue with: python (\S+) --resume (\S+)", stdout)
     assert command.groups() == (script, str(run_dir / "checkpoint.pt"))
     assert_ok(run_script(script, "--resume", command.group(2), runs_dir=tmp_path / "stopped"))
@@ -98,9 +101,9 @@ def test_every_flag_beside_resume_wins_even_the_default(script, tmp_path):
     saved_flags, given_flags, expected = BACK_TO_DEFAULT[script]
     args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "400", *saved_flags,
             LEARNING_RATE[script], "0.01"]
-    assert_ok(run_script(script, *args, runs_dir=tmp_path))
+    assert_ok(run_main(script, *args, runs_dir=tmp_path))
     run_dir = the_run_dir(tmp_path)
-    resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "500",
+    resumed = run_main(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "500",
                          "--eval-episodes", "10", LEARNING_RATE[script], "0.002", *given_flags, runs_dir=tmp_path)
     assert_ok(resumed)
     assert "over 10 episodes" in resumed.stdout  # 10 is the default, the saved value was 1
@@ -117,11 +120,11 @@ def test_every_flag_beside_resume_wins_even_the_default(script, tmp_path):
 def test_resume_without_buffer_refills_learning_starts_transitions_first(script, tmp_path):
     every_step = ["--train-frequency", "1", "--gradient-steps", "1"] if script == "dqn_discrete.py" else []
     args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600", *every_step]
-    assert_ok(run_script(script, *args, runs_dir=tmp_path))
+    assert_ok(run_main(script, *args, runs_dir=tmp_path))
     run_dir = the_run_dir(tmp_path)
     before = load_checkpoint(run_dir)
     assert before["buffer"] is None and before["num_updates"] == 301  # steps 300 to 600
-    resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "1000",
+    resumed = run_main(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "1000",
                          "--save-buffer", runs_dir=tmp_path)
     assert_ok(resumed)
     assert "no replay buffer saved: 300 new transitions before updates go on" in resumed.stdout
@@ -165,7 +168,7 @@ def test_another_buffer_size_keeps_the_newest_transitions_in_order(script, capac
 def saved_run(request, tmp_path_factory):
     script = request.param
     runs_dir = tmp_path_factory.mktemp("saved")
-    assert_ok(run_script(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "400",
+    assert_ok(run_main(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "400",
                          runs_dir=runs_dir))
     return script, the_run_dir(runs_dir) / "checkpoint.pt"
 
@@ -192,7 +195,7 @@ def test_bad_checkpoints_get_a_one_line_error(saved_run, tmp_path):
     script, checkpoint_path = saved_run
     before = checkpoint_path.read_bytes()
     for args, message in bad_checkpoints(script, checkpoint_path, tmp_path):
-        proc = run_script(script, *args, runs_dir=tmp_path, timeout=120)
+        proc = run_main(script, *args, runs_dir=tmp_path)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr)
         assert message in lines[0], (args, lines[0])
@@ -206,7 +209,7 @@ def test_weights_gone_non_finite_are_never_kept_as_the_last_finite_state(script,
     flags = {"ddpg_continuous.py": ["--learning-rate", "1e39", "--policy-frequency", "2"],
              "sac_continuous.py": ["--q-lr", "1e39"], "dqn_discrete.py": ["--learning-rate", "1e39", "--train-frequency", "1",
                                                                                       "--gradient-steps", "1"]}
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "1000",
+    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "1000",
                       *flags[script], runs_dir=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "error: the weights became NaN or inf between steps 200 and 300" in proc.stderr
@@ -219,7 +222,7 @@ def test_weights_gone_non_finite_are_never_kept_as_the_last_finite_state(script,
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_progress_line_gives_no_time_left_from_the_warm_up_rate(script, tmp_path):
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600",
+    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600",
                       runs_dir=tmp_path)
     assert_ok(proc)
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"step\s+(\d+)/600 .*steps/s \| (.*)", proc.stdout)}
@@ -233,6 +236,6 @@ def test_a_runs_dir_that_cannot_be_made_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     for script in SCRIPTS:
-        proc = run_script(script, "--total-timesteps", "10", runs_dir=blocker / "runs", timeout=120)
+        proc = run_main(script, "--total-timesteps", "10", runs_dir=blocker / "runs")
         assert proc.returncode == 2 and proc.stderr.startswith("error: cannot create the run folder"), proc.stderr
         assert "give a writable --runs-dir" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -2,19 +2,22 @@
 
 import copy
 import importlib
+import os
 import re
 import shutil
 import signal
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import assert_ok, load_checkpoint, run_script, scalars, start_script, the_run_dir, wandb_history
+from tests.helpers import assert_ok, load_checkpoint, run_main, run_script, scalars, start_script, the_run_dir, wandb_history
 
+# Small networks: these runs check what the loop does, not how well it learns.
 QUICK = ["--total-timesteps", "600", "--learning-starts", "200", "--batch-size", "32", "--log-frequency", "100",
-         "--eval-episodes", "1"]
+         "--hidden-sizes", "64", "64", "--eval-episodes", "1"]
 
 CONTINUOUS_SPACE_ERRORS = [("CartPole-v1", "dqn_discrete.py"),
                            ("tests.envs:Unbounded-v0", "unbounded action space"),
@@ -78,8 +81,8 @@ def smoke(request, tmp_path_factory):
     script = request.param
     runs_dir = tmp_path_factory.mktemp("smoke")
     quick = QUICK[:-1] + ["2"]  # two episodes per evaluation, of which --capture-video records the first
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *quick, *schedule(script), "--eval-frequency", "300",
-                      "--checkpoint-frequency", "300", "--capture-video", "--save-buffer", runs_dir=runs_dir)
+    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *quick, *schedule(script), "--eval-frequency", "300",
+                    "--checkpoint-frequency", "300", "--capture-video", "--save-buffer", "--threads", "1", runs_dir=runs_dir)
     assert_ok(proc)
     return script, the_run_dir(runs_dir), proc
 
@@ -116,7 +119,7 @@ def test_resume_continues_from_the_checkpoint_step(smoke, tmp_path):
     script, run_dir, _ = smoke
     resumed_dir = tmp_path / run_dir.name
     shutil.copytree(run_dir, resumed_dir)
-    proc = run_script(script, "--resume", str(resumed_dir / "checkpoint.pt"), "--total-timesteps", "800",
+    proc = run_main(script, "--resume", str(resumed_dir / "checkpoint.pt"), "--total-timesteps", "800",
                       runs_dir=tmp_path)
     assert_ok(proc)
     assert "resumed" in proc.stdout and "at step 600" in proc.stdout
@@ -130,12 +133,15 @@ def test_resume_continues_from_the_checkpoint_step(smoke, tmp_path):
     assert eval_steps[-1] == 800
 
 
-def test_saved_model_can_be_evaluated_without_training(smoke, tmp_path):
+def test_saved_model_evaluates_to_the_runs_own_final_evaluation(smoke, tmp_path):
     script, run_dir, _ = smoke
-    proc = run_script(script, "--evaluate", str(run_dir / "checkpoint.pt"), "--eval-episodes", "2",
-                      runs_dir=tmp_path)
+    proc = run_main(script, "--evaluate", str(run_dir / "checkpoint.pt"), "--eval-episodes", "2", runs_dir=tmp_path)
     assert_ok(proc)
-    assert re.search(r"checkpoint at step 600: return -?\d+\.\d \+- \d+\.\d over 2 episodes", proc.stdout)
+    printed = re.search(r"checkpoint at step 600: return (-?\d+\.\d) \+- \d+\.\d over 2 episodes", proc.stdout)
+    # the same policy on the same two episodes (seeded apart from training) as the run's evaluation at step 600
+    (final_step, final_return), = [point for point in scalars(run_dir)["eval/episodic_return"] if point[0] == 600]
+    assert float(printed.group(1)) == pytest.approx(final_return, abs=0.051)
+    assert list(tmp_path.iterdir()) == []  # evaluating writes no run folder
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
@@ -144,7 +150,7 @@ def test_same_seed_gives_identical_results(script, tmp_path):
     for name in ["first", "second"]:
         runs_dir = tmp_path / name
         args = ["--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "500", "--seed", "7"]
-        assert_ok(run_script(script, *args, runs_dir=runs_dir))
+        assert_ok(run_main(script, *args, runs_dir=runs_dir))
         logged = scalars(the_run_dir(runs_dir))
         results.append({tag: values for tag, values in logged.items() if tag != "charts/SPS"})
     assert results[0][SCRIPTS[script]["loss_tag"]], "no loss was logged"
@@ -155,7 +161,7 @@ def test_same_seed_gives_identical_results(script, tmp_path):
 def test_no_stored_transition_crosses_an_episode_boundary(script, tmp_path):
     args = ["--env-id", SCRIPTS[script]["countdown_env"], "--num-envs", "2", "--save-buffer",
             "--total-timesteps", "80", "--learning-starts", "40", "--batch-size", "8", "--eval-episodes", "1"]
-    assert_ok(run_script(script, *args, runs_dir=tmp_path))
+    assert_ok(run_main(script, *args, runs_dir=tmp_path))
     state = load_checkpoint(the_run_dir(tmp_path))["buffer"]
     rb = SCRIPTS[script]["buffer"](importlib.import_module(script.removesuffix(".py")), 80)
     rb.load_state_dict(state)
@@ -196,7 +202,7 @@ def bad_inputs():
 
 @pytest.mark.parametrize("script,args,message", list(bad_inputs()))
 def test_bad_input_gets_a_one_line_error(script, args, message, tmp_path):
-    proc = run_script(script, *args, runs_dir=tmp_path, timeout=120)
+    proc = run_main(script, *args, runs_dir=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -205,7 +211,54 @@ def test_bad_input_gets_a_one_line_error(script, args, message, tmp_path):
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
-def test_sigint_writes_a_checkpoint_that_resumes(script, tmp_path):
+def test_bad_input_in_a_real_process_is_one_line_and_exit_status_2(script, tmp_path):
+    """The contract as a shell sees it: what the in-process cases above check, once per script from a real process."""
+    proc = run_script(script, "--env-id", "NoSuchEnv-v9", runs_dir=tmp_path, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: unknown environment id 'NoSuchEnv-v9'") and proc.stderr.count("\n") == 1
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []  # no run folder for a run that never began
+
+
+def signal_at_step(monkeypatch, signum: int, at: int) -> None:
+    """Deliver `signum` to this process from inside the env's step number `at`, as Ctrl-C or kill would mid-run."""
+    real_step, count = gym.vector.SyncVectorEnv.step, [0]
+
+    def step(envs, actions):
+        count[0] += 1
+        if count[0] == at:
+            os.kill(os.getpid(), signum)
+        return real_step(envs, actions)
+    monkeypatch.setattr(gym.vector.SyncVectorEnv, "step", step)
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_sigint_mid_run_writes_a_checkpoint_with_the_buffer_that_resumes(script, tmp_path, monkeypatch):
+    args = ["--env-id", SCRIPTS[script]["env_id"], "--total-timesteps", "1000000", "--learning-starts", "100",
+            "--batch-size", "32", "--log-frequency", "50", "--eval-frequency", "0", *schedule(script)]
+    signal_at_step(monkeypatch, signal.SIGINT, 230)
+    proc = run_main(script, *args, runs_dir=tmp_path)
+    monkeypatch.undo()
+    assert proc.returncode == 128 + signal.SIGINT, proc.stderr
+    assert "Traceback" not in proc.stderr
+    run_dir = the_run_dir(tmp_path)
+    path = run_dir / "checkpoint.pt"
+    assert f"stopped by signal {int(signal.SIGINT)} at step 230; checkpoint written to {path}" in proc.stdout
+    checkpoint = load_checkpoint(run_dir)
+    assert checkpoint["global_step"] == 230 and checkpoint["buffer"]["size"] == 230  # the step ended, then the stop
+    assert checkpoint["num_updates"] == updates_in(script, 100, 230)
+    # the losses since the last log line were written at the stop, where there were any, and flushed
+    flushed = [230] if updates_in(script, 201, 230) else []
+    assert [s for s, _ in scalars(run_dir)[SCRIPTS[script]["loss_tag"]]] == [100, 150, 200, *flushed]
+    resumed = run_main(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "280",
+                       "--eval-episodes", "1", runs_dir=tmp_path)
+    assert_ok(resumed)
+    after = load_checkpoint(run_dir)
+    assert after["global_step"] == 280 and after["num_updates"] == updates_in(script, 100, 280)  # no refill: buffer kept
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_sigint_to_a_real_process_exits_130_with_a_checkpoint(script, tmp_path):
     args = ["--env-id", SCRIPTS[script]["env_id"], "--total-timesteps", "1000000", "--learning-starts", "100",
             "--batch-size", "32", "--log-frequency", "50", "--eval-frequency", "0", *schedule(script)]
     proc = start_script(script, *args, runs_dir=tmp_path)
@@ -218,13 +271,9 @@ def test_sigint_writes_a_checkpoint_that_resumes(script, tmp_path):
     assert proc.returncode == 128 + signal.SIGINT, stderr
     assert "Traceback" not in stderr and "stopped by signal" in stdout
     run_dir = the_run_dir(tmp_path)
-    step = load_checkpoint(run_dir)["global_step"]
-    assert step >= 200
+    checkpoint = load_checkpoint(run_dir)
+    assert checkpoint["global_step"] >= 200 and checkpoint["buffer"]["size"] == checkpoint["global_step"]
     assert SCRIPTS[script]["loss_tag"] in scalars(run_dir)  # logs were flushed
-    resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", str(step + 50),
-                         "--eval-episodes", "1", runs_dir=tmp_path)
-    assert_ok(resumed)
-    assert load_checkpoint(run_dir)["global_step"] == step + 50
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
@@ -232,7 +281,7 @@ def test_nan_loss_stops_with_a_checkpoint_from_before(script, tmp_path):
     # The env's rewards turn NaN at step 151; the last log, with everything finite, was at step 150.
     args = ["--env-id", SCRIPTS[script]["nan_env"], "--total-timesteps", "1000", "--learning-starts", "50",
             "--batch-size", "16", "--log-frequency", "50", "--eval-frequency", "0"]
-    proc = run_script(script, *args, runs_dir=tmp_path)
+    proc = run_main(script, *args, runs_dir=tmp_path)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     # named as what it is, caught before it reaches the replay buffer
@@ -283,22 +332,27 @@ def test_first_line_says_env_budget_learning_start_device_threads_and_folder(smo
     script, run_dir, proc = smoke
     summary = next(line for line in proc.stdout.splitlines() if "run folder" in line)
     assert summary == (f"{SCRIPTS[script]['env_id']}: 600 steps, learning from step 200, on cpu with "
-                       f"{torch.get_num_threads()} torch threads; run folder {run_dir}")
+                       f"1 torch threads; run folder {run_dir}")  # the smoke run's --threads 1
     assert proc.stdout.splitlines().index(summary) <= 1  # after the replay buffer's size, before any step
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["ddpg_continuous.py", "sac_continuous.py"])
 def test_mujoco_env_warns_once_renders_headless_and_writes_no_file_outside_the_run(script, tmp_path, capsys):
     # HalfCheetah's model makes MuJoCo warn at every load (three here: a check, training's env, evaluation's)
-    proc = run_script(script, "--env-id", "HalfCheetah-v5", "--total-timesteps", "60", "--learning-starts", "30",
-                      "--batch-size", "8", "--eval-episodes", "1", "--capture-video", runs_dir=tmp_path / "runs",
-                      cwd=tmp_path)
+    short = ["--total-timesteps", "60", "--learning-starts", "30", "--batch-size", "8", "--eval-episodes", "1"]
+    proc = run_script(script, "--env-id", "HalfCheetah-v5", *short, runs_dir=tmp_path / "runs", cwd=tmp_path)
     assert_ok(proc)
     assert "is a MuJoCo env" not in proc.stdout  # a budget given by hand is the user's choice
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no MUJOCO_LOG.TXT beside it
     warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: MuJoCo:")]
     assert len(warned) == len(set(warned)) == 1, proc.stderr  # each warning once
-    assert len(list((tmp_path / "runs").glob("*/videos/eval-step60-episode-0.mp4"))) == 1  # rendered headless
+    # a video drawn without a display; InvertedPendulum's episodes end in a few steps, HalfCheetah's take 1000 frames
+    proc = run_script(script, "--env-id", "InvertedPendulum-v5", *short, "--capture-video", runs_dir=tmp_path / "runs",
+                      cwd=tmp_path)
+    assert_ok(proc)
+    (video,) = (tmp_path / "runs").glob("*/videos/eval-step60-episode-0.mp4")
+    assert video.stat().st_size > 1000 and sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
     module = importlib.import_module(script.removesuffix(".py"))
     module.make_train_envs(module.Args(env_id="Hopper-v5")).close()
     printed = capsys.readouterr().out
@@ -307,13 +361,16 @@ def test_mujoco_env_warns_once_renders_headless_and_writes_no_file_outside_the_r
     assert "CleanRL's MuJoCo runs pass --total-timesteps 1000000 --learning-starts 25000 and CleanRL's" in printed
 
 
-@pytest.mark.parametrize("script,env_id", [("ddpg_continuous.py", "tests.envs:Pixels-v0"),
-                                           ("dqn_discrete.py", "tests.envs:PixelChoice-v0")])
-def test_image_observations_are_flattened_with_a_note(script, env_id, tmp_path):
-    proc = run_script(script, "--env-id", env_id, "--total-timesteps", "40", "--learning-starts", "20",
-                      "--batch-size", "8", "--eval-episodes", "1", runs_dir=tmp_path)
+@pytest.mark.parametrize("script,env_id,network", [("ddpg_continuous.py", "tests.envs:Pixels-v0", "actor"),
+                                                   ("sac_continuous.py", "tests.envs:Pixels-v0", "actor"),
+                                                   ("dqn_discrete.py", "tests.envs:PixelChoice-v0", "q_network")])
+def test_image_observations_are_flattened_into_the_input_with_a_note(script, env_id, network, tmp_path):
+    proc = run_main(script, "--env-id", env_id, "--total-timesteps", "40", "--learning-starts", "20",
+                    "--batch-size", "8", "--eval-episodes", "1", "--hidden-sizes", "8", runs_dir=tmp_path)
     assert_ok(proc)
     assert "observations of shape (4, 4, 3) are flattened into the MLP's input" in proc.stdout
+    first_layer = next(t for key, t in load_checkpoint(the_run_dir(tmp_path))[network].items() if "weight" in key)
+    assert first_layer.shape == (8, 4 * 4 * 3)  # every pixel an input of the first layer
 
 
 def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
@@ -375,7 +432,8 @@ def test_dqn_without_averaging_makes_no_choice(tmp_path, monkeypatch):
     module = importlib.import_module("dqn_discrete")
     monkeypatch.setattr(module, "choose_policy", lambda *a: pytest.fail("Qbar is Q at --average-tau 1: nothing to choose"))
     module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=100,
-                             learning_starts=40, batch_size=8, train_frequency=10, eval_episodes=1, average_tau=1.0))
+                             learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, hidden_sizes=(16,),
+                             eval_episodes=1, average_tau=1.0))
     assert load_checkpoint(the_run_dir(tmp_path / "runs"))["policy"] == "average_network"
 
 
@@ -392,6 +450,7 @@ def test_track_without_wandb_installed_is_a_one_line_error(script, monkeypatch, 
                                        "pip install -r requirements-track.txt\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_track_syncs_the_scalars_to_wandb_offline(script, tmp_path):
     pytest.importorskip("wandb", reason="the optional extra: pip install -r requirements-track.txt")
@@ -419,7 +478,7 @@ BEFORE_HIDDEN_SIZES = {"ddpg_continuous.py": (256, 256), "sac_continuous.py": (2
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_hidden_sizes_shape_every_network(script, tmp_path):
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
+    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
                       "--hidden-sizes", "24", "16", runs_dir=tmp_path)
     assert_ok(proc)
     checkpoint = load_checkpoint(the_run_dir(tmp_path))
@@ -434,7 +493,7 @@ def test_checkpoint_from_before_hidden_sizes_still_evaluates(script, tmp_path):
     with the widths it was trained with."""
     widths = [str(w) for w in BEFORE_HIDDEN_SIZES[script]]
     policy_is_q = ["--average-tau", "1.0"] if script == "dqn_discrete.py" else []  # as it was before averaging
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
+    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
                       "--hidden-sizes", *widths, *policy_is_q, runs_dir=tmp_path / "runs")
     assert_ok(proc)
     path = the_run_dir(tmp_path / "runs") / "checkpoint.pt"
@@ -450,11 +509,11 @@ def test_checkpoint_from_before_hidden_sizes_still_evaluates(script, tmp_path):
     torch.save(old, tmp_path / "old.pt")
     returns = []
     for checkpoint in [path, tmp_path / "old.pt"]:
-        proc = run_script(script, "--evaluate", str(checkpoint), "--eval-episodes", "2", runs_dir=tmp_path)
+        proc = run_main(script, "--evaluate", str(checkpoint), "--eval-episodes", "2", runs_dir=tmp_path)
         assert_ok(proc)
         returns.append(re.search(r"return (-?[\d.]+ \+- [\d.]+)", proc.stdout).group(1))
     assert returns[0] == returns[1]
-    proc = run_script(script, "--resume", str(tmp_path / "old.pt"), "--total-timesteps", "400", runs_dir=tmp_path)
+    proc = run_main(script, "--resume", str(tmp_path / "old.pt"), "--total-timesteps", "400", runs_dir=tmp_path)
     assert_ok(proc)
     resumed = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["args"]  # the resumed run writes beside it
     assert tuple(resumed["hidden_sizes"]) == BEFORE_HIDDEN_SIZES[script]
