@@ -42,24 +42,12 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 SCRIPT = os.path.basename(__file__)
+DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
 
 
 @dataclass
-class Args:
-    exp_name: str = SCRIPT.removesuffix(".py")
-    """name of the experiment, part of the run name `{env_id}__{exp_name}__{seed}__{time}`"""
-    seed: int = 1
-    """seed of python, numpy, torch and the environments"""
-    torch_deterministic: bool = True
-    """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
-    device: str = "auto"
-    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
-    threads: int = 0
-    """torch's CPU threads; 0: one per core, fastest alone (runs sharing a machine: give each cores / runs)"""
-    compile: bool = False
-    """compile the update functions with torch.compile (on CUDA: captured as CUDA graphs); the first updates wait"""
-    runs_dir: str = "runs"
-    """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
+class Hyperparameters:
+    """The algorithm's settings, named as the lecture names them; Args, below the banner, adds the run's."""
 
     env_id: str = "Pendulum-v1"
     """gymnasium id of an environment with a bounded Box action space"""
@@ -85,31 +73,6 @@ class Args:
     """std of the Gaussian exploration noise, as a fraction of each action dimension's half-range"""
     policy_frequency: int = 2
     """update the actor and both targets once every this many critic updates (TD3's and CleanRL's delay: 2)"""
-
-    eval_frequency: int = 5_000
-    """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
-    eval_episodes: int = 10
-    """episodes per evaluation"""
-    log_frequency: int = 1_000
-    """write losses and speed to TensorBoard, check them for NaN, and print progress, every this many steps"""
-    checkpoint_frequency: int = 10_000
-    """write a checkpoint every this many steps, and at the end (0: only at the end)"""
-    save_buffer: bool = False
-    """also put the replay buffer in periodic and final checkpoints (one written on Ctrl-C or SIGTERM always has it)"""
-    resume: str | None = None
-    """checkpoint to continue training from; its saved settings become the defaults, so any flag given wins"""
-    evaluate: str | None = None
-    """checkpoint to load and evaluate for `eval_episodes` episodes, without training"""
-    capture_video: bool = False
-    """record evaluation episodes as mp4 files in the run's videos/ folder, named by step"""
-    video_episodes: int = 1
-    """episodes recorded per evaluation with --capture-video (the first ones of each evaluation)"""
-    track: bool = False
-    """mirror the TensorBoard log to Weights & Biases (`pip install -r requirements-track.txt`)"""
-    wandb_project_name: str = "cleanRL"
-    """the W&B project of a --track run"""
-    wandb_entity: str | None = None
-    """the W&B entity (user or team) of a --track run; None: your default entity"""
 
 
 def bound_action(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -237,15 +200,6 @@ class ReplayBuffer:
     def sample(self, batch_size: int):
         return self.split(self.rows[torch.randint(self.size, (batch_size,), device=self.device)])
 
-    def state_dict(self) -> dict:
-        return {"pos": self.pos, "size": self.size, "capacity": self.capacity, "rows": self.rows[:self.size].clone()}
-
-    def load_state_dict(self, state: dict) -> None:
-        rows, self.pos, self.size = state["rows"], state["pos"], state["size"]
-        if state.get("capacity", self.capacity) != self.capacity:  # another --buffer-size: the newest rows, oldest first
-            rows = torch.cat([rows[self.pos:], rows[:self.pos]])[-self.capacity:]
-            self.pos, self.size = len(rows) % self.capacity, len(rows)
-        self.rows[:self.size] = rows
 
 
 def train(args: Args, checkpoint: dict | None = None) -> float:
@@ -308,6 +262,51 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 # The algorithm is complete above. What follows is plumbing a student may skip: checking the
 # arguments and the env, building the envs, evaluation, checkpoints, logging and signals.
 # =============================================================================================
+@dataclass
+class Args(Hyperparameters):
+    """Every flag: the hyperparameters above, then how the run is seeded, placed, evaluated, logged and saved."""
+
+    exp_name: str = SCRIPT.removesuffix(".py")
+    """name of the experiment, part of the run name `{env_id}__{exp_name}__{seed}__{time}`"""
+    seed: int = 1
+    """seed of python, numpy, torch and the environments"""
+    torch_deterministic: bool = True
+    """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
+    device: str = "auto"
+    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
+    threads: int = 0
+    """torch's CPU threads; 0: one per core, fastest alone (runs sharing a machine: give each cores / runs)"""
+    compile: bool = False
+    """compile the update functions with torch.compile (on CUDA: captured as CUDA graphs); the first updates wait"""
+    runs_dir: str = "runs"
+    """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
+
+    eval_frequency: int = 5_000
+    """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    log_frequency: int = 1_000
+    """write losses and speed to TensorBoard, check them for NaN, and print progress, every this many steps"""
+    checkpoint_frequency: int = 10_000
+    """write a checkpoint every this many steps, and at the end (0: only at the end)"""
+    save_buffer: bool = False
+    """also put the replay buffer in periodic and final checkpoints (one written on Ctrl-C or SIGTERM always has it)"""
+    resume: str | None = None
+    """checkpoint to continue training from; its saved settings become the defaults, so any flag given wins"""
+    evaluate: str | None = None
+    """checkpoint to load and evaluate for `eval_episodes` episodes, without training"""
+    capture_video: bool = False
+    """record evaluation episodes as mp4 files in the run's videos/ folder, named by step"""
+    video_episodes: int = 1
+    """episodes recorded per evaluation with --capture-video (the first ones of each evaluation)"""
+    track: bool = False
+    """mirror the TensorBoard log to Weights & Biases (`pip install -r requirements-track.txt`)"""
+    wandb_project_name: str = "cleanRL"
+    """the W&B project of a --track run"""
+    wandb_entity: str | None = None
+    """the W&B entity (user or team) of a --track run; None: your default entity"""
+
+
 class ConfigError(Exception):
     """Bad input: printed as a one-line error, exit status 2."""
 
@@ -511,7 +510,7 @@ class Run:
         self.recent_returns.extend(checkpoint.get("recent_returns", []))
         set_rng_states(checkpoint["rng"])
         if checkpoint.get("buffer") is not None:
-            self.rb.load_state_dict(checkpoint["buffer"])
+            load_buffer_state(self.rb, checkpoint["buffer"])
             note = f"replay buffer holds {self.rb.size} transitions"
         else:
             self.refill_until = self.global_step + args.learning_starts
@@ -605,7 +604,7 @@ class Run:
         state.update(script=SCRIPT, args=asdict(self.args), global_step=self.global_step, num_updates=self.num_updates,
                      episodes_done=self.episodes_done, refill_until=self.refill_until,
                      recent_returns=list(self.recent_returns), envs=env_state(self.envs), obs=self.obs.copy(),
-                     rng=rng_states(), buffer=self.rb.state_dict() if with_buffer else None)
+                     rng=rng_states(), buffer=buffer_state(self.rb) if with_buffer else None)
         return state
 
     def stop_diverged(self, what: str, fix: str = "lower --learning-rate, or check the env's rewards and observations"):
@@ -643,6 +642,19 @@ def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer
 
 
 UPDATES = ["update_critic", "update_actor", "polyak_update"]  # what --compile compiles
+
+
+def buffer_state(rb: ReplayBuffer) -> dict:
+    """The replay buffer's rows in use and its position, for a checkpoint."""
+    return {"pos": rb.pos, "size": rb.size, "capacity": rb.capacity, "rows": rb.rows[:rb.size].clone()}
+
+
+def load_buffer_state(rb: ReplayBuffer, state: dict) -> None:
+    rows, rb.pos, rb.size = state["rows"], state["pos"], state["size"]
+    if state.get("capacity", rb.capacity) != rb.capacity:  # another --buffer-size: the newest rows, oldest first
+        rows = torch.cat([rows[rb.pos:], rows[:rb.pos]])[-rb.capacity:]
+        rb.pos, rb.size = len(rows) % rb.capacity, len(rows)
+    rb.rows[:rb.size] = rows
 
 
 def all_finite(tensors: list[torch.Tensor]) -> bool:
@@ -707,13 +719,13 @@ def load_checkpoint(path: str) -> dict:
 
 def parse_args() -> tuple[Args, dict | None]:
     """The command line, and the checkpoint named by --resume or --evaluate, whose settings are then the defaults."""
-    args = tyro.cli(Args)
+    args = tyro.cli(Args, description=DESCRIPTION)
     if not (args.resume or args.evaluate):
         return args, None
     checkpoint = load_checkpoint(args.evaluate or args.resume)
     saved = Args(**{f.name: checkpoint["args"][f.name] for f in fields(Args) if f.name in checkpoint["args"]})
     saved.resume, saved.evaluate = args.resume, args.evaluate
-    args = tyro.cli(Args, default=saved)  # parsed again over the saved settings: every flag given wins
+    args = tyro.cli(Args, default=saved, description=DESCRIPTION)  # parsed again over the saved settings: every flag given wins
     for name in ["env_id", "hidden_sizes"]:  # the networks' shapes follow from both
         if getattr(args, name) != getattr(saved, name):
             raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "

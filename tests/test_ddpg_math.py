@@ -151,7 +151,7 @@ def test_replay_buffer_state_round_trip():
     obs, actions, rewards, next_obs, _ = stored_rows([0, 1, 2])
     rb.add(obs, actions, rewards, next_obs, np.array([False, True, False]))
     copy = ddpg.ReplayBuffer(4, obs_dim=2, action_dim=1, device=torch.device("cpu"))
-    copy.load_state_dict(rb.state_dict())
+    ddpg.load_buffer_state(copy, ddpg.buffer_state(rb))
     assert (copy.pos, copy.size) == (3, 3)
     assert torch.equal(copy.rows, rb.rows)
     assert copy.split(copy.rows)[4].tolist() == [0.0, 1.0, 0.0, 0.0]

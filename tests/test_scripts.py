@@ -163,8 +163,9 @@ def test_no_stored_transition_crosses_an_episode_boundary(script, tmp_path):
             "--total-timesteps", "80", "--learning-starts", "40", "--batch-size", "8", "--eval-episodes", "1"]
     assert_ok(run_main(script, *args, runs_dir=tmp_path))
     state = load_checkpoint(the_run_dir(tmp_path))["buffer"]
-    rb = SCRIPTS[script]["buffer"](importlib.import_module(script.removesuffix(".py")), 80)
-    rb.load_state_dict(state)
+    module = importlib.import_module(script.removesuffix(".py"))
+    rb = SCRIPTS[script]["buffer"](module, 80)
+    module.load_buffer_state(rb, state)
     obs, actions, _, next_obs, terminated = (x.numpy() for x in rb.split(rb.rows))
     assert rb.size == 80
     assert (next_obs[:, 0] == obs[:, 0]).all(), "a transition joins two episodes"
