@@ -9,6 +9,7 @@ mu'(s') stands in for the argmax. For a sampled batch of (s, a, r, s', terminate
     critic loss   L(phi)     = mean (Q(s, a) - y)^2
     actor loss    J(theta)   = -mean Q(s, mu(s))            (gradient ascent on Q through the actor)
     targets       phi'       <- (1 - tau) phi' + tau phi,   theta' <- (1 - tau) theta' + tau theta
+    schedule      a critic step per env step; after every `policy_frequency`-th, an actor step and the targets
 
 The actor squashes its output into each dimension's [low, high] with tanh. Exploration: uniform random
 actions for `learning_starts` steps, then mu(s) + Gaussian noise (std: `exploration_noise` x half-range), clipped.
@@ -218,7 +219,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     rb = ReplayBuffer(args.buffer_size, obs_dim, action_dim, device)
     saved = {"actor": actor, "critic": critic, "target_actor": target_actor, "target_critic": target_critic,
              "actor_optimizer": actor_optimizer, "critic_optimizer": critic_optimizer}
-    run = Run(args, envs, rb, saved, policy=actor, checkpoint=checkpoint)
+    run = Run(args, envs, rb, saved, policy="actor", checkpoint=checkpoint)
     envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
 
     with run:  # logs flushed and envs closed however the loop ends
@@ -262,6 +263,35 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 # The algorithm is complete above. What follows is plumbing a student may skip: checking the
 # arguments and the env, building the envs, evaluation, checkpoints, logging and signals.
 # =============================================================================================
+# ---- Specific to DDPG: the only part of the plumbing that differs between the three scripts ----------------
+ALGO, EVAL_FREQUENCY, LEARNING_RATES = "DDPG", 5_000, "--learning-rate"
+UPDATES = ["update_critic", "update_actor", "polyak_update"]  # what --compile compiles
+RULES = [("at least 1", lambda v: v >= 1, ["policy_frequency"]), ("0 or more", lambda v: v >= 0, ["exploration_noise"]),
+         ("positive", lambda v: v > 0, ["learning_rate"])]  # the ranges of DDPG's own flags
+
+
+def check_action_space(env_id: str, space: gym.Space) -> None:
+    if isinstance(space, gym.spaces.Discrete):
+        raise ConfigError(f"{env_id} has a discrete action space: use dqn_discrete.py")
+    if not isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"{env_id} has a {type(space).__name__} action space; DDPG needs a Box "
+                          "(wrap the env to expose a Box)")
+    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+        raise ConfigError(f"{env_id} has an unbounded action space; DDPG needs finite low and high "
+                          "(wrap it with gymnasium.wrappers.ClipAction or RescaleAction to bounded values)")
+
+
+def evaluation_action(actor: Actor, obs: np.ndarray, args: Args, rng: np.random.Generator) -> np.ndarray:
+    """DDPG evaluates mu(s), without noise."""
+    return actor(torch.as_tensor(obs, dtype=torch.float32, device=actor.low.device)[None])[0].cpu().numpy()
+
+
+def make_policy(obs_dim: int, action_space: gym.Space, args: Args) -> Actor:
+    """The network that --evaluate loads a checkpoint's policy into."""
+    return Actor(obs_dim, action_space.low, action_space.high, args.hidden_sizes)
+# ---- End of the part specific to DDPG ------------------------------------------------------------------------
+
+
 @dataclass
 class Args(Hyperparameters):
     """Every flag: the hyperparameters above, then how the run is seeded, placed, evaluated, logged and saved."""
@@ -281,7 +311,7 @@ class Args(Hyperparameters):
     runs_dir: str = "runs"
     """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
 
-    eval_frequency: int = 5_000
+    eval_frequency: int = EVAL_FREQUENCY
     """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
     eval_episodes: int = 10
     """episodes per evaluation"""
@@ -312,13 +342,11 @@ class ConfigError(Exception):
 
 
 def check_args(args: Args) -> None:
-    rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size",
-                                              "policy_frequency", "eval_episodes", "log_frequency", "video_episodes"]),
-             ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency",
-                                             "exploration_noise"]),
-             ("positive", lambda v: v > 0, ["learning_rate"]),
+    rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes",
+                                              "log_frequency", "video_episodes"]),
+             ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
              ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
-             ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"])]
+             ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"])] + RULES
     finite = [("a finite number", math.isfinite, [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)])]
     for wanted, holds, names in finite + rules:
         for name in names:
@@ -368,7 +396,7 @@ def check_memory(capacity: int, row_size: int, device: torch.device) -> None:
 
 
 def make_env(env_id: str, render: bool = False) -> gym.Env:
-    """The env, checked: an unknown id or a space DDPG cannot handle is a ConfigError naming the fix."""
+    """The env, checked: an unknown id or a space the algorithm cannot handle is a ConfigError naming the fix."""
     if render:  # frames are drawn off-screen; the dummy driver stops SDL from looking for a display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     if "mujoco" in str(getattr(gym.envs.registry.get(env_id), "entry_point", "")):
@@ -379,17 +407,10 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
     except (gym.error.Error, ModuleNotFoundError) as e:
         raise ConfigError(f"unknown environment id {env_id!r} ({' '.join(str(e).split())}); check the spelling and "
                           "version, or install the package that registers it") from None
-    space, obs_space = env.action_space, env.observation_space
-    if isinstance(space, gym.spaces.Discrete):
-        raise ConfigError(f"{env_id} has a discrete action space: use dqn_discrete.py")
-    if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"{env_id} has a {type(space).__name__} action space; DDPG needs a Box "
-                          "(wrap the env to expose a Box)")
-    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
-        raise ConfigError(f"{env_id} has an unbounded action space; DDPG needs finite low and high "
-                          "(wrap it with gymnasium.wrappers.ClipAction or RescaleAction to bounded values)")
+    check_action_space(env_id, env.action_space)
+    obs_space = env.observation_space
     if not isinstance(obs_space, gym.spaces.Box):
-        raise ConfigError(f"{env_id} has a {type(obs_space).__name__} observation space; DDPG needs a Box "
+        raise ConfigError(f"{env_id} has a {type(obs_space).__name__} observation space; {ALGO} needs a Box "
                           "(wrap it with gymnasium.wrappers.FlattenObservation)")
     return env
 
@@ -412,28 +433,30 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
               "--total-timesteps 1000000 --learning-starts 25000 and CleanRL's settings (README.md lists them)")
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
-    envs = gym.vector.SyncVectorEnv([lambda: make_env(args.env_id)] * args.num_envs,
+    # Episode statistics are kept per env (cheaper than the vector wrapper) and arrive in infos["final_info"].
+    return gym.vector.SyncVectorEnv([lambda: gym.wrappers.RecordEpisodeStatistics(make_env(args.env_id))] * args.num_envs,
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
-def evaluate(actor: Actor, args: Args, video_prefix: str, video_dir: str | None = None) -> np.ndarray:
-    """Returns of `eval_episodes` episodes acting with mu(s), no noise, on envs seeded apart from training's."""
+def evaluate(policy: nn.Module, args: Args, video_prefix: str, video_dir: str | None = None,
+             seed_offset: int = 1_000_000) -> np.ndarray:
+    """Returns of `eval_episodes` episodes acting with evaluation_action, episode i seeded seed + seed_offset + i:
+    apart from training's episodes."""
     env = make_env(args.env_id, render=video_dir is not None)
     if video_dir is not None:
         with warnings.catch_warnings():  # every file is named by its step, so no evaluation overwrites another's
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
             env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
                                            episode_trigger=lambda episode: episode < args.video_episodes)
-    device = next(actor.parameters()).device
+    rng = np.random.default_rng(args.seed + seed_offset)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
-        obs, _ = env.reset(seed=args.seed + 1_000_000 + episode)
+        obs, _ = env.reset(seed=args.seed + seed_offset + episode)
         done = False
         while not done:
             with torch.inference_mode():
-                action = actor(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
-            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+                action = evaluation_action(policy, obs, args, rng)
+            obs, reward, terminated, truncated, _ = env.step(action)
             returns[episode] += reward
             done = terminated or truncated
     env.close()
@@ -444,9 +467,9 @@ class Run:
     """A training run's bookkeeping: its folder and TensorBoard log, the progress line, the NaN guard, evaluations,
     checkpoints (`saved` modules, buffer, envs, RNG states, counters) and the stop on Ctrl-C or SIGTERM."""
 
-    def __init__(self, args: Args, envs: gym.vector.VectorEnv, rb: ReplayBuffer, saved: dict, policy: nn.Module,
+    def __init__(self, args: Args, envs: gym.vector.VectorEnv, rb: ReplayBuffer, saved: dict, policy: str,
                  checkpoint: dict | None, charts: dict | None = None):
-        self.args, self.envs, self.rb, self.saved, self.policy = args, envs, rb, saved, policy
+        self.args, self.envs, self.rb, self.saved, self.policy_name = args, envs, rb, saved, policy  # evaluated, saved
         self.charts = charts or {}  # tag -> function giving the value to log with the losses
         self.weights = [p for m in saved.values() if isinstance(m, nn.Module) for p in m.parameters()]
         self.weights += [t for t in saved.values() if isinstance(t, torch.Tensor)]
@@ -461,7 +484,7 @@ class Run:
             self.dir = os.path.dirname(os.path.abspath(args.resume))
             self.restore(checkpoint)
         if args.compile:  # after the restore, whose optimizer settings would undo what compiling sets
-            compile_updates(next(policy.parameters()).device,
+            compile_updates(next(saved[policy].parameters()).device,
                             [m for m in saved.values() if isinstance(m, torch.optim.Optimizer)])
         try:
             os.makedirs(self.dir, exist_ok=True)
@@ -483,7 +506,7 @@ class Run:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
         print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on "
-              f"{next(policy.parameters()).device} with {torch.get_num_threads()} torch threads; run folder {self.dir}")
+              f"{next(saved[policy].parameters()).device} with {torch.get_num_threads()} torch threads; run folder {self.dir}")
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self.last_good_state = self.state(with_buffer=False)
@@ -538,16 +561,17 @@ class Run:
         """Everything a step does besides acting, storing and learning."""
         args, self.global_step, self.num_updates, self.obs = self.args, global_step, num_updates, obs
         if not np.isfinite(actions).all():
-            self.stop_diverged("the actor's action")
+            self.stop_diverged("the policy's action")
         if not (np.isfinite(rewards).all() and np.isfinite(real_next_obs).all()):
             self.stop_diverged("the env's " + ("reward" if np.isfinite(real_next_obs).all() else "observation"),
                                "check the env: its rewards and observations must be finite numbers")
-        if "episode" in infos:
-            for i in np.flatnonzero(infos["_episode"]):
+        if "final_info" in infos:
+            episode = infos["final_info"]["episode"]
+            for i in np.flatnonzero(infos["final_info"]["_episode"]):
                 self.episodes_done += 1
-                self.recent_returns.append(float(infos["episode"]["r"][i]))
-                self.writer.add_scalar("charts/episodic_return", infos["episode"]["r"][i], global_step)
-                self.writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                self.recent_returns.append(float(episode["r"][i]))
+                self.writer.add_scalar("charts/episodic_return", episode["r"][i], global_step)
+                self.writer.add_scalar("charts/episodic_length", episode["l"][i], global_step)
         finished = global_step >= args.total_timesteps
         stopping = self.stop_signal is not None  # read once: a signal arriving later in this step is seen at the next
         save_now = finished or stopping or (args.checkpoint_frequency and is_due(global_step, args.checkpoint_frequency,
@@ -559,7 +583,7 @@ class Run:
             self.write_progress()
         if (args.eval_frequency and is_due(global_step, args.eval_frequency, args.num_envs)) or finished:
             video_dir = os.path.join(self.dir, "videos") if args.capture_video else None
-            returns = evaluate(self.policy, args, f"eval-step{global_step}", video_dir)
+            returns = evaluate(self.saved[self.policy_name], args, f"eval-step{global_step}", video_dir)
             self.final_eval = float(returns.mean())
             self.writer.add_scalar("eval/episodic_return", self.final_eval, global_step)
             print(f"eval at step {global_step}: return {self.final_eval:.1f} +- {returns.std():.1f} "
@@ -601,13 +625,14 @@ class Run:
     def state(self, with_buffer: bool) -> dict:
         state = {name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
                  for name, m in self.saved.items()}
-        state.update(script=SCRIPT, args=asdict(self.args), global_step=self.global_step, num_updates=self.num_updates,
-                     episodes_done=self.episodes_done, refill_until=self.refill_until,
+        state.update(script=SCRIPT, format=CHECKPOINT_FORMAT, args=asdict(self.args), policy=self.policy_name,
+                     global_step=self.global_step, num_updates=self.num_updates, episodes_done=self.episodes_done,
+                     refill_until=self.refill_until,
                      recent_returns=list(self.recent_returns), envs=env_state(self.envs), obs=self.obs.copy(),
                      rng=rng_states(), buffer=buffer_state(self.rb) if with_buffer else None)
         return state
 
-    def stop_diverged(self, what: str, fix: str = "lower --learning-rate, or check the env's rewards and observations"):
+    def stop_diverged(self, what: str, fix: str = f"lower {LEARNING_RATES}, or check the env's rewards and observations"):
         save_checkpoint(self.path, self.last_good_state)
         good_step = self.last_good_state["global_step"]
         print(f"error: {what} became NaN or inf between steps {good_step} and {self.global_step}; {self.path} holds "
@@ -639,9 +664,6 @@ def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer
     for name in UPDATES:
         if not hasattr(globals()[name], "_torchdynamo_orig_callable"):  # compiled once per process
             globals()[name] = torch.compile(globals()[name], mode="reduce-overhead" if device.type == "cuda" else None)
-
-
-UPDATES = ["update_critic", "update_actor", "polyak_update"]  # what --compile compiles
 
 
 def buffer_state(rb: ReplayBuffer) -> dict:
@@ -693,6 +715,9 @@ def restore_envs(state: bytes) -> gym.vector.VectorEnv:
     return envs
 
 
+CHECKPOINT_FORMAT = 2  # raised whenever what a checkpoint holds changes: an older one is refused in one line
+
+
 def save_checkpoint(path: str, state: dict) -> None:
     # Write then rename: a run killed mid-save never leaves a half-written checkpoint behind.
     torch.save(state, path + ".tmp")
@@ -709,11 +734,13 @@ def load_checkpoint(path: str) -> dict:
                           "not a checkpoint: give another checkpoint.pt") from None
     if not isinstance(checkpoint, dict):
         raise ConfigError(f"{path!r} is not a checkpoint of {SCRIPT}: give a checkpoint.pt that {SCRIPT} wrote")
-    checkpoint.setdefault("script", SCRIPT if "target_actor" in checkpoint else None)  # older checkpoints: by content
-    if checkpoint["script"] != SCRIPT:
-        fix = f"use {checkpoint['script']}" if checkpoint["script"] else f"give a checkpoint.pt that {SCRIPT} wrote"
-        raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {checkpoint['script'] or 'something else'}: {fix}")
-    checkpoint["args"].setdefault("hidden_sizes", (256, 256))  # written before --hidden-sizes existed
+    writer = checkpoint.get("script")
+    if writer != SCRIPT:
+        fix = f"use {writer}" if writer else f"give a checkpoint.pt that {SCRIPT} wrote"
+        raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {writer or 'something else'}: {fix}")
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path!r} is from an older version of {SCRIPT}, whose checkpoints hold other things: "
+                          "evaluate or resume it with that version, or start a new run")
     return checkpoint
 
 
@@ -734,15 +761,14 @@ def parse_args() -> tuple[Args, dict | None]:
 
 
 def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
-    """Evaluate a checkpoint's actor, recording the first --video-episodes episodes when --capture-video is on."""
+    """Evaluate a checkpoint's policy, recording the first --video-episodes episodes when --capture-video is on."""
     check_args(args)
     env = make_env(args.env_id)
-    actor = Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high,
-                  args.hidden_sizes)
+    policy = make_policy(int(np.prod(env.observation_space.shape)), env.action_space, args)
     env.close()
-    actor.load_state_dict(checkpoint["actor"])
+    policy.load_state_dict(checkpoint[checkpoint["policy"]])
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
-    returns = evaluate(actor, args, f"evaluate-step{checkpoint['global_step']}", video_dir)
+    returns = evaluate(policy, args, f"evaluate-step{checkpoint['global_step']}", video_dir)
     print(f"{args.env_id} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
           f"+- {returns.std():.1f} over {args.eval_episodes} episodes")
     return float(returns.mean())

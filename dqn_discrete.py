@@ -148,11 +148,6 @@ def td_loss(q_taken: torch.Tensor, y: torch.Tensor, kind: str = "mse") -> torch.
     return F.mse_loss(q_taken, y) if kind == "mse" else F.smooth_l1_loss(q_taken, y)
 
 
-def is_due(global_step: int, every: int, num_envs: int) -> bool:
-    """True on the vector step in which global_step, advancing by num_envs, reached a multiple of `every`."""
-    return global_step % every < num_envs
-
-
 def update_q(q_network: QNetwork, optimizer: torch.optim.Optimizer, target_network: QNetwork,
              batch: tuple[torch.Tensor, ...], gamma: float, double_dqn: bool,
              loss_kind: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,7 +290,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                 run.policy_name = choose_policy({"average_network": average_network, "q_network": q_network}, args)
 
             # 5. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
-            run.end_step(global_step, num_updates, obs, rewards, real_next_obs, infos)
+            run.end_step(global_step, num_updates, obs, actions, rewards, real_next_obs, infos)
     return run.final_eval
 
 
@@ -303,6 +298,34 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 # The algorithm is complete above. What follows is plumbing a student may skip: checking the
 # arguments and the env, building the envs, evaluation, checkpoints, logging and signals.
 # =============================================================================================
+# ---- Specific to DQN: the only part of the plumbing that differs between the three scripts -----------------
+ALGO, EVAL_FREQUENCY, LEARNING_RATES = "DQN", 10_000, "--learning-rate"
+UPDATES = ["update_q", "update_target"]  # what --compile compiles
+RULES = [("at least 1", lambda v: v >= 1, ["train_frequency", "gradient_steps", "target_network_frequency"]),
+         ("positive", lambda v: v > 0, ["learning_rate"]),
+         ("in [0, 1]", lambda v: 0 <= v <= 1, ["start_e", "end_e", "exploration_fraction", "eval_epsilon"]),
+         ("in (0, 1]", lambda v: 0 < v <= 1, ["average_tau"])]  # the ranges of DQN's own flags
+
+
+def check_action_space(env_id: str, space: gym.Space) -> None:
+    if isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"{env_id} has a continuous (Box) action space: use ddpg_continuous.py or sac_continuous.py")
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ConfigError(f"{env_id} has a {type(space).__name__} action space; DQN needs a Discrete one")
+
+
+def evaluation_action(q_network: QNetwork, obs: np.ndarray, args: Args, rng: np.random.Generator) -> int:
+    """DQN evaluates epsilon-greedily with --eval-epsilon, as CleanRL does, drawing from the evaluation's generator."""
+    q_values = q_values_numpy(q_network.numpy_layers(), obs[None])[0]
+    return int(rng.integers(len(q_values))) if rng.random() < args.eval_epsilon else int(q_values.argmax())
+
+
+def make_policy(obs_dim: int, action_space: gym.Space, args: Args) -> QNetwork:
+    """The network that --evaluate loads a checkpoint's policy into."""
+    return QNetwork(obs_dim, int(action_space.n), args.hidden_sizes)
+# ---- End of the part specific to DQN -------------------------------------------------------------------------
+
+
 @dataclass
 class Args(Hyperparameters):
     """Every flag: the hyperparameters above, then how the run is seeded, placed, evaluated, logged and saved."""
@@ -314,7 +337,7 @@ class Args(Hyperparameters):
     torch_deterministic: bool = True
     """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
     device: str = "auto"
-    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda:1`, ...; this small net is faster on cpu"""
+    """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
     threads: int = 0
     """torch's CPU threads; 0: one per core, fastest alone (runs sharing a machine: give each cores / runs)"""
     compile: bool = False
@@ -322,7 +345,7 @@ class Args(Hyperparameters):
     runs_dir: str = "runs"
     """folder that holds one subfolder per run: TensorBoard logs, checkpoints and videos"""
 
-    eval_frequency: int = 10_000
+    eval_frequency: int = EVAL_FREQUENCY
     """evaluate the deterministic policy every this many steps, and at the end (0: only at the end)"""
     eval_episodes: int = 10
     """episodes per evaluation"""
@@ -353,13 +376,11 @@ class ConfigError(Exception):
 
 
 def check_args(args: Args) -> None:
-    rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size",
-                                              "train_frequency", "gradient_steps", "target_network_frequency",
-                                              "eval_episodes", "log_frequency", "video_episodes"]),
+    rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes",
+                                              "log_frequency", "video_episodes"]),
              ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
-             ("positive", lambda v: v > 0, ["learning_rate"]),
-             ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma", "start_e", "end_e", "exploration_fraction", "eval_epsilon"]),
-             ("in (0, 1]", lambda v: 0 < v <= 1, ["tau", "average_tau"])]
+             ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
+             ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"])] + RULES
     finite = [("a finite number", math.isfinite, [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)])]
     for wanted, holds, names in finite + rules:
         for name in names:
@@ -409,23 +430,29 @@ def check_memory(capacity: int, row_size: int, device: torch.device) -> None:
 
 
 def make_env(env_id: str, render: bool = False) -> gym.Env:
-    """The env, checked: an unknown id or a space DQN cannot handle is a ConfigError naming the fix."""
+    """The env, checked: an unknown id or a space the algorithm cannot handle is a ConfigError naming the fix."""
     if render:  # frames are drawn off-screen; the dummy driver stops SDL from looking for a display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    if "mujoco" in str(getattr(gym.envs.registry.get(env_id), "entry_point", "")):
+        import mujoco  # its warnings on stderr, once each, instead of at every load and into MUJOCO_LOG.TXT
+        mujoco.set_mju_user_warning(mujoco_warning)
     try:
         env = gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
     except (gym.error.Error, ModuleNotFoundError) as e:
         raise ConfigError(f"unknown environment id {env_id!r} ({' '.join(str(e).split())}); check the spelling and "
                           "version, or install the package that registers it") from None
-    space, obs_space = env.action_space, env.observation_space
-    if isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"{env_id} has a continuous (Box) action space: use ddpg_continuous.py or sac_continuous.py")
-    if not isinstance(space, gym.spaces.Discrete):
-        raise ConfigError(f"{env_id} has a {type(space).__name__} action space; DQN needs a Discrete one")
+    check_action_space(env_id, env.action_space)
+    obs_space = env.observation_space
     if not isinstance(obs_space, gym.spaces.Box):
-        raise ConfigError(f"{env_id} has a {type(obs_space).__name__} observation space; DQN needs a Box "
+        raise ConfigError(f"{env_id} has a {type(obs_space).__name__} observation space; {ALGO} needs a Box "
                           "(wrap it with gymnasium.wrappers.FlattenObservation)")
     return env
+
+
+def mujoco_warning(text: str, seen: set[str] = set()) -> None:  # noqa: B006 (the set remembers what was printed)
+    if text not in seen:
+        seen.add(text)
+        print(f"warning: MuJoCo: {text}", file=sys.stderr)
 
 
 def make_train_envs(args: Args) -> gym.vector.VectorEnv:
@@ -434,6 +461,10 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
     if len(env.observation_space.shape) > 1:
         print(f"note: {args.env_id}'s observations of shape {env.observation_space.shape} are flattened into the MLP's "
               "input; images want a convolutional network, which this script does not have")
+    if "mujoco" in str(env.spec.entry_point) and args.total_timesteps == Args.total_timesteps:
+        print(f"note: {args.env_id} is a MuJoCo env and this run has the default Pendulum budget ({args.total_timesteps} "
+              f"steps, {args.learning_starts} random) and Pendulum's settings: CleanRL's MuJoCo runs pass "
+              "--total-timesteps 1000000 --learning-starts 25000 and CleanRL's settings (README.md lists them)")
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     # Episode statistics are kept per env (cheaper than the vector wrapper) and arrive in infos["final_info"].
@@ -441,26 +472,24 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
-def evaluate(q_network: QNetwork, args: Args, video_prefix: str, video_dir: str | None = None,
+def evaluate(policy: nn.Module, args: Args, video_prefix: str, video_dir: str | None = None,
              seed_offset: int = 1_000_000) -> np.ndarray:
-    """Returns of `eval_episodes` episodes acting epsilon-greedily with --eval-epsilon, episode i seeded
-    seed + seed_offset + i: apart from training's episodes (and, at another offset, from the validation's)."""
+    """Returns of `eval_episodes` episodes acting with evaluation_action, episode i seeded seed + seed_offset + i:
+    apart from training's episodes."""
     env = make_env(args.env_id, render=video_dir is not None)
     if video_dir is not None:
         with warnings.catch_warnings():  # every file is named by its step, so no evaluation overwrites another's
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
             env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
                                            episode_trigger=lambda episode: episode < args.video_episodes)
-    layers = q_network.numpy_layers()  # acting in numpy; a GPU network's copies hold, as no weight changes mid-evaluation
     rng = np.random.default_rng(args.seed + seed_offset)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
         obs, _ = env.reset(seed=args.seed + seed_offset + episode)
         done = False
         while not done:
-            action = int(q_values_numpy(layers, obs[None]).argmax())
-            if rng.random() < args.eval_epsilon:
-                action = int(rng.integers(env.action_space.n))
+            with torch.inference_mode():
+                action = evaluation_action(policy, obs, args, rng)
             obs, reward, terminated, truncated, _ = env.step(action)
             returns[episode] += reward
             done = terminated or truncated
@@ -561,10 +590,12 @@ class Run:
             total, count = self.loss_sums.get(name, (0.0, 0))
             self.loss_sums[name] = (total + value, count + 1)
 
-    def end_step(self, global_step: int, num_updates: int, obs: np.ndarray, rewards: np.ndarray,
+    def end_step(self, global_step: int, num_updates: int, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
                  real_next_obs: np.ndarray, infos: dict) -> None:
         """Everything a step does besides acting, storing and learning."""
         args, self.global_step, self.num_updates, self.obs = self.args, global_step, num_updates, obs
+        if not np.isfinite(actions).all():
+            self.stop_diverged("the policy's action")
         if not (np.isfinite(rewards).all() and np.isfinite(real_next_obs).all()):
             self.stop_diverged("the env's " + ("reward" if np.isfinite(real_next_obs).all() else "observation"),
                                "check the env: its rewards and observations must be finite numbers")
@@ -628,13 +659,14 @@ class Run:
     def state(self, with_buffer: bool) -> dict:
         state = {name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
                  for name, m in self.saved.items()}
-        state.update(script=SCRIPT, args=asdict(self.args), policy=self.policy_name, global_step=self.global_step,
-                     num_updates=self.num_updates, episodes_done=self.episodes_done, refill_until=self.refill_until,
+        state.update(script=SCRIPT, format=CHECKPOINT_FORMAT, args=asdict(self.args), policy=self.policy_name,
+                     global_step=self.global_step, num_updates=self.num_updates, episodes_done=self.episodes_done,
+                     refill_until=self.refill_until,
                      recent_returns=list(self.recent_returns), envs=env_state(self.envs), obs=self.obs.copy(),
                      rng=rng_states(), buffer=buffer_state(self.rb) if with_buffer else None)
         return state
 
-    def stop_diverged(self, what: str, fix: str = "lower --learning-rate, or check the env's rewards and observations"):
+    def stop_diverged(self, what: str, fix: str = f"lower {LEARNING_RATES}, or check the env's rewards and observations"):
         save_checkpoint(self.path, self.last_good_state)
         good_step = self.last_good_state["global_step"]
         print(f"error: {what} became NaN or inf between steps {good_step} and {self.global_step}; {self.path} holds "
@@ -653,6 +685,11 @@ class Run:
             print(f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f}; checkpoint {self.path}")
 
 
+def is_due(global_step: int, every: int, num_envs: int) -> bool:
+    """True on the vector step in which global_step, advancing by num_envs, reached a multiple of `every`."""
+    return global_step % every < num_envs
+
+
 def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer]) -> None:
     """--compile: each update function of the loop becomes its torch.compile'd self. On CUDA, mode reduce-overhead
     captures CUDA graphs and replays them, which needs the optimizers' step counts on the GPU (capturable)."""
@@ -661,9 +698,6 @@ def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer
     for name in UPDATES:
         if not hasattr(globals()[name], "_torchdynamo_orig_callable"):  # compiled once per process
             globals()[name] = torch.compile(globals()[name], mode="reduce-overhead" if device.type == "cuda" else None)
-
-
-UPDATES = ["update_q", "update_target"]  # what --compile compiles
 
 
 def buffer_state(rb: ReplayBuffer) -> dict:
@@ -715,6 +749,9 @@ def restore_envs(state: bytes) -> gym.vector.VectorEnv:
     return envs
 
 
+CHECKPOINT_FORMAT = 2  # raised whenever what a checkpoint holds changes: an older one is refused in one line
+
+
 def save_checkpoint(path: str, state: dict) -> None:
     # Write then rename: a run killed mid-save never leaves a half-written checkpoint behind.
     torch.save(state, path + ".tmp")
@@ -731,19 +768,13 @@ def load_checkpoint(path: str) -> dict:
                           "not a checkpoint: give another checkpoint.pt") from None
     if not isinstance(checkpoint, dict):
         raise ConfigError(f"{path!r} is not a checkpoint of {SCRIPT}: give a checkpoint.pt that {SCRIPT} wrote")
-    checkpoint.setdefault("script", SCRIPT if "q_network" in checkpoint else None)  # older checkpoints: by content
-    if checkpoint["script"] != SCRIPT:
-        fix = f"use {checkpoint['script']}" if checkpoint["script"] else f"give a checkpoint.pt that {SCRIPT} wrote"
-        raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {checkpoint['script'] or 'something else'}: {fix}")
-    checkpoint["args"].setdefault("gradient_steps", 1)  # written before --gradient-steps existed
-    if "hidden_sizes" not in checkpoint["args"]:  # written before --hidden-sizes: 120-84 layers named fc1, fc2, out
-        checkpoint["args"]["hidden_sizes"] = (120, 84)
-        renamed = {"fc1": "net.1", "fc2": "net.3", "out": "net.5"}
-        for name in ["q_network", "target_network"]:
-            checkpoint[name] = {renamed[key.split(".")[0]] + key[key.index("."):]: value
-                                for key, value in checkpoint[name].items()}
-    if "average_network" not in checkpoint:  # written before the averaged policy: the policy was Q itself
-        checkpoint["args"]["average_tau"], checkpoint["average_network"] = 1.0, checkpoint["q_network"]
+    writer = checkpoint.get("script")
+    if writer != SCRIPT:
+        fix = f"use {writer}" if writer else f"give a checkpoint.pt that {SCRIPT} wrote"
+        raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {writer or 'something else'}: {fix}")
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path!r} is from an older version of {SCRIPT}, whose checkpoints hold other things: "
+                          "evaluate or resume it with that version, or start a new run")
     return checkpoint
 
 
@@ -764,15 +795,14 @@ def parse_args() -> tuple[Args, dict | None]:
 
 
 def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
-    """Evaluate a checkpoint's policy (Qbar, the averaged Q-network, or at the end Q where it did better) epsilon-greedily,
-    recording the first --video-episodes episodes with --capture-video."""
+    """Evaluate a checkpoint's policy, recording the first --video-episodes episodes when --capture-video is on."""
     check_args(args)
     env = make_env(args.env_id)
-    q_network = QNetwork(int(np.prod(env.observation_space.shape)), int(env.action_space.n), args.hidden_sizes)
+    policy = make_policy(int(np.prod(env.observation_space.shape)), env.action_space, args)
     env.close()
-    q_network.load_state_dict(checkpoint[checkpoint.get("policy", "average_network")])  # older ones saved no choice
+    policy.load_state_dict(checkpoint[checkpoint["policy"]])
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
-    returns = evaluate(q_network, args, f"evaluate-step{checkpoint['global_step']}", video_dir)
+    returns = evaluate(policy, args, f"evaluate-step{checkpoint['global_step']}", video_dir)
     print(f"{args.env_id} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
           f"+- {returns.std():.1f} over {args.eval_episodes} episodes")
     return float(returns.mean())
@@ -781,6 +811,8 @@ def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
 def main() -> None:
     try:
         args, checkpoint = parse_args()
+        if args.capture_video:  # MuJoCo picks its OpenGL back end when imported: EGL draws frames without a display
+            os.environ.setdefault("MUJOCO_GL", "egl")
         evaluate_checkpoint(args, checkpoint) if args.evaluate else train(args, checkpoint)
     except (ConfigError, gym.error.DependencyNotInstalled) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)

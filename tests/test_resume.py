@@ -181,12 +181,17 @@ def bad_checkpoints(script: str, checkpoint_path, tmp_path):
     (tmp_path / "truncated.pt").write_bytes(data[:len(data) // 2])
     (tmp_path / "notes.pt").write_text("not a checkpoint\n")
     torch.save([1, 2, 3], tmp_path / "list.pt")
+    older = torch.load(checkpoint_path, weights_only=False)
+    del older["format"]  # as every checkpoint written before the format was numbered
+    torch.save(older, tmp_path / "older.pt")
     other_env = "MountainCarContinuous-v0" if SCRIPTS[script]["env_id"] == "Pendulum-v1" else "Acrobot-v1"
     for flag in ["--resume", "--evaluate"]:
         yield [flag, str(tmp_path / "other.pt")], f"was not written by {script} but by {other}: use {other}"
         yield [flag, str(tmp_path / "truncated.pt")], "cannot be read as a checkpoint"
         yield [flag, str(tmp_path / "notes.pt")], "cannot be read as a checkpoint"
         yield [flag, str(tmp_path / "list.pt")], f"is not a checkpoint of {script}"
+        yield [flag, str(tmp_path / "older.pt")], (f"'{tmp_path / 'older.pt'}' is from an older version of {script}, whose "
+                                                  "checkpoints hold other things: evaluate or resume it with that version")
         yield [flag, str(checkpoint_path), "--env-id", other_env], f"--env-id {other_env} differs from the checkpoint's"
         yield [flag, str(checkpoint_path), "--hidden-sizes", "7", "5"], "--hidden-sizes (7, 5) differs from the checkpoint's"
     yield ["--resume", str(checkpoint_path)], "the checkpoint is at step 400 and --total-timesteps is 400: raise"

@@ -172,7 +172,7 @@ def test_ddpg_explores_with_its_noise_around_the_actor_and_evaluates_the_actor(m
     for step, store, previous in zip(steps, stored, [{"obs": recorder.first_obs}] + steps):
         assert np.array_equal(store["actions"], step["actions"]) and np.array_equal(store["obs"], previous["obs"])
     (evaluation,) = recorder.calls("evaluate")
-    assert evaluation["actor"] is s["actor"]  # mu(s), the online actor, without noise
+    assert evaluation["policy"] is s["actor"]  # mu(s), the online actor, without noise
 
 
 # ---- SAC -------------------------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_sac_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
     alphas = [c["alpha"].item() for name, c in recorder.events if name in ("update_actor",)]
     assert len(set(alphas)) > 20
     (evaluation,) = recorder.calls("evaluate")
-    assert evaluation["actor"] is s["actor"]
+    assert evaluation["policy"] is s["actor"]
     acts = recorder.calls("act")
     assert len(acts) == 40 and all(a["actor"] is s["actor"] for a in acts)
     for act, step in zip(acts, recorder.calls("step")[20:]):
