@@ -42,9 +42,6 @@ import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
-SCRIPT = os.path.basename(__file__)
-DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
-
 
 @dataclass
 class Hyperparameters:
@@ -161,10 +158,11 @@ def update_actor(actor: Actor, actor_optimizer: torch.optim.Optimizer, critic: C
     return loss.detach()
 
 
-@torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau online (the lecture's rho is 1 - tau), fused over all tensors."""
-    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+    """target <- (1 - tau) target + tau online (the lecture's rho is 1 - tau), parameter by parameter."""
+    with torch.no_grad():
+        for target_param, param in zip(target.parameters(), online.parameters()):
+            target_param.lerp_(param, tau)  # target + tau (online - target)
 
 
 class ReplayBuffer:
@@ -221,6 +219,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
              "actor_optimizer": actor_optimizer, "critic_optimizer": critic_optimizer}
     run = Run(args, envs, rb, saved, policy="actor", checkpoint=checkpoint)
     envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
+    if args.compile:  # from here on, update_critic, update_actor and polyak_update are their torch.compile'd selves
+        compile_updates(device, [actor_optimizer, critic_optimizer])
 
     with run:  # logs flushed and envs closed however the loop ends
         while global_step < args.total_timesteps:
@@ -290,6 +290,10 @@ def make_policy(obs_dim: int, action_space: gym.Space, args: Args) -> Actor:
     """The network that --evaluate loads a checkpoint's policy into."""
     return Actor(obs_dim, action_space.low, action_space.high, args.hidden_sizes)
 # ---- End of the part specific to DDPG ------------------------------------------------------------------------
+
+
+SCRIPT = os.path.basename(__file__)
+DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
 
 
 @dataclass
@@ -483,9 +487,6 @@ class Run:
         else:
             self.dir = os.path.dirname(os.path.abspath(args.resume))
             self.restore(checkpoint)
-        if args.compile:  # after the restore, whose optimizer settings would undo what compiling sets
-            compile_updates(next(saved[policy].parameters()).device,
-                            [m for m in saved.values() if isinstance(m, torch.optim.Optimizer)])
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as e:

@@ -8,11 +8,11 @@ For a sampled batch of (s, a, r, s', terminated):
     double DQN    y     = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))     (--double-dqn)
     loss          L     = mean (Q(s, a) - y)^2        (or the Huber loss with --loss huber)
     target        Q'    <- Q every `target_network_frequency` steps (or (1 - tau) Q' + tau Q with tau < 1)
-    policy        pi(s) = argmax_a Qbar(s, a),  Qbar <- (1 - average_tau) Qbar + average_tau Q per gradient step
+    schedule      `gradient_steps` gradient steps every `train_frequency` env steps
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
 overestimation that max over noisy estimates causes. Exploration: epsilon-greedy on Q, epsilon linear start_e -> end_e.
-Q's greedy policy flips between bursts of updates, so the policy is greedy on Qbar (Q averaged), or at the end Q's if better.
+Evaluation is epsilon-greedy on Q with the small `eval_epsilon`, as CleanRL's.
 
     python dqn_discrete.py --env-id CartPole-v1
     tensorboard --logdir runs
@@ -42,9 +42,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
-
-SCRIPT = os.path.basename(__file__)
-DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
 
 
 @dataclass
@@ -87,8 +84,6 @@ class Hyperparameters:
     """choose a' with the online network and value it with the target network"""
     loss: Literal["mse", "huber"] = "huber"
     """TD loss: mean squared error, or Huber (smooth L1), which is gentler on large TD errors"""
-    average_tau: float = 0.001
-    """the evaluated policy's network Qbar <- (1 - average_tau) Qbar + average_tau Q per gradient step (1: Q itself)"""
     eval_epsilon: float = 0.05
     """epsilon of the evaluation episodes' epsilon-greedy actions (CleanRL's evaluation uses 0.05; 0 is greedy)"""
 
@@ -105,10 +100,6 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs)
 
-    def numpy_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(weight, bias) per layer in numpy: on the CPU views of the parameters (steps show through), else copies."""
-        return [(m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy()) for m in self.net if isinstance(m, nn.Linear)]
-
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
     """Epsilon at step t: from start_e down to end_e in a straight line over `duration` steps, then flat."""
@@ -116,16 +107,13 @@ def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> fl
 
 
 def epsilon_greedy(q_network: QNetwork, obs: np.ndarray, epsilon: float, num_actions: int,
-                   device: torch.device | str = "cpu", layers: list | None = None) -> np.ndarray:
-    """Per env: a uniform random action with probability epsilon, else argmax_a Q(s, a) (in numpy given `layers`)."""
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """Per env: a uniform random action with probability epsilon, else argmax_a Q(s, a)."""
     explore = np.random.random(len(obs)) < epsilon
     actions = np.random.randint(num_actions, size=len(obs))
     if not explore.all():  # the network runs only when some env acts greedily: early on, most steps skip it
-        if layers is not None:
-            greedy = q_values_numpy(layers, obs).argmax(axis=1)
-        else:
-            with torch.inference_mode():
-                greedy = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(dim=1).cpu().numpy()
+        with torch.inference_mode():
+            greedy = q_network(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax(dim=1).cpu().numpy()
         actions = np.where(explore, actions, greedy)
     return actions
 
@@ -164,30 +152,11 @@ def update_q(q_network: QNetwork, optimizer: torch.optim.Optimizer, target_netwo
     return loss.detach(), q_taken.detach().mean()
 
 
-@torch.no_grad()
-def update_target(target: list[torch.Tensor], online: list[torch.Tensor], tau: float) -> None:
-    """Q' <- (1 - tau) Q' + tau Q on the networks' parameter lists, fused over all tensors; tau = 1 is an exact copy."""
-    if tau == 1.0:
-        torch._foreach_copy_(target, online)
-    else:
-        torch._foreach_lerp_(target, online, tau)
-
-
-def choose_policy(candidates: dict[str, QNetwork], args: Args) -> str:
-    """The name of the network whose policy earns the most over `eval_episodes` validation episodes, seeded apart from
-    the evaluations' (choosing on the episodes that score the choice would flatter it); the first one on a tie."""
-    scores = {name: evaluate(network, args, "", seed_offset=2_000_000).mean() for name, network in candidates.items()}
-    print("policy chosen on validation episodes: " + ", ".join(f"{name} {score:.1f}" for name, score in scores.items()))
-    return max(scores, key=scores.get)  # max keeps the first of equal scores
-
-
-def q_values_numpy(layers: list[tuple[np.ndarray, np.ndarray]], obs: np.ndarray) -> np.ndarray:
-    """QNetwork.forward in numpy, for acting on the CPU: for one observation and a network this small, torch's
-    per-call dispatch costs more than the arithmetic (benchmarks/README.md has the measurement)."""
-    x = obs.reshape(len(obs), -1).astype(np.float32, copy=False)
-    for weight, bias in layers[:-1]:
-        x = np.maximum(x @ weight.T + bias, 0.0)
-    return x @ layers[-1][0].T + layers[-1][1]
+def update_target(target: QNetwork, online: QNetwork, tau: float) -> None:
+    """Q' <- (1 - tau) Q' + tau Q, parameter by parameter; tau = 1 copies Q exactly."""
+    with torch.no_grad():
+        for target_param, param in zip(target.parameters(), online.parameters()):
+            target_param.lerp_(param, tau)  # Q' + tau (Q - Q')
 
 
 class ReplayBuffer:
@@ -203,8 +172,6 @@ class ReplayBuffer:
         row_size = 2 * obs_dim + 3
         check_memory(capacity, row_size, device)  # refuses a buffer larger than the device's free memory
         self.rows = torch.zeros((capacity, row_size), device=device)
-        # on the CPU, a numpy view of the same memory: storing through it skips torch's per-call dispatch
-        self.cpu_rows = self.rows.numpy() if device.type == "cpu" else None
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
         """Store one row per env (numpy arrays); the oldest rows are overwritten once the buffer is full."""
@@ -212,17 +179,11 @@ class ReplayBuffer:
         new = np.concatenate([obs.reshape(n, -1), actions.reshape(n, -1), rewards.reshape(n, 1),
                               next_obs.reshape(n, -1), terminated.reshape(n, 1)], axis=1)
         first = min(n, self.capacity - self.pos)  # rows past the end of the buffer wrap around to its start
-        self.write(self.pos, new[:first])
+        self.rows[self.pos:self.pos + first] = torch.as_tensor(new[:first], device=self.device)
         if first < n:
-            self.write(0, new[first:])
+            self.rows[:n - first] = torch.as_tensor(new[first:], device=self.device)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
-
-    def write(self, start: int, new: np.ndarray) -> None:
-        if self.cpu_rows is not None:
-            self.cpu_rows[start:start + len(new)] = new
-        else:
-            self.rows[start:start + len(new)] = torch.as_tensor(new, device=self.device)
 
     def split(self, rows: torch.Tensor):
         """(obs, actions, rewards, next_obs, terminated) as views of the columns of `rows`."""
@@ -246,21 +207,17 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     target_network = copy.deepcopy(q_network).requires_grad_(False)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     rb = ReplayBuffer(args.buffer_size, obs_dim, device)
-    numpy_layers = q_network.numpy_layers() if device.type == "cpu" else None  # acting in numpy: see q_values_numpy
-    average_network = copy.deepcopy(q_network).requires_grad_(False)  # Qbar: the policy evaluated and saved
-    # parameter lists made once: listing a network's parameters takes longer than the averaging step itself
-    q_params, target_params, average_params = [list(m.parameters()) for m in (q_network, target_network, average_network)]
-    saved = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer,
-             "average_network": average_network}
-    run = Run(args, envs, rb, saved, policy="average_network", checkpoint=checkpoint,
-              charts={"charts/epsilon": lambda: epsilon})
+    saved = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer}
+    run = Run(args, envs, rb, saved, policy="q_network", checkpoint=checkpoint, charts={"charts/epsilon": lambda: epsilon})
     envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
+    if args.compile:  # from here on, update_q and update_target are their torch.compile'd selves
+        compile_updates(device, [optimizer])
 
     with run:  # logs flushed and envs closed however the loop ends
         while global_step < args.total_timesteps:
             # 1. Act epsilon-greedily, epsilon following its linear schedule.
             epsilon = linear_schedule(args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps, global_step)
-            actions = epsilon_greedy(q_network, obs, epsilon, num_actions, device, numpy_layers)
+            actions = epsilon_greedy(q_network, obs, epsilon, num_actions, device)
             next_obs, rewards, terminations, truncations, infos = envs.step(actions)
             global_step += args.num_envs
 
@@ -281,15 +238,10 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                                                 args.gamma, args.double_dqn, args.loss)
                         num_updates += 1
                         run.add_losses(td_loss=loss, q_values=q_mean)
-                        update_target(average_params, q_params, args.average_tau)  # Qbar: the policy, not a target
                 if is_due(global_step, args.target_network_frequency, args.num_envs):
-                    update_target(target_params, q_params, args.tau)
+                    update_target(target_network, q_network, args.tau)
 
-            # 4. At the end, the policy saved is Qbar's, or Q's where Q does better: Qbar lags a late improvement.
-            if global_step >= args.total_timesteps and args.average_tau < 1:
-                run.policy_name = choose_policy({"average_network": average_network, "q_network": q_network}, args)
-
-            # 5. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
+            # 4. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
             run.end_step(global_step, num_updates, obs, actions, rewards, real_next_obs, infos)
     return run.final_eval
 
@@ -302,9 +254,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 ALGO, EVAL_FREQUENCY, LEARNING_RATES = "DQN", 10_000, "--learning-rate"
 UPDATES = ["update_q", "update_target"]  # what --compile compiles
 RULES = [("at least 1", lambda v: v >= 1, ["train_frequency", "gradient_steps", "target_network_frequency"]),
-         ("positive", lambda v: v > 0, ["learning_rate"]),
-         ("in [0, 1]", lambda v: 0 <= v <= 1, ["start_e", "end_e", "exploration_fraction", "eval_epsilon"]),
-         ("in (0, 1]", lambda v: 0 < v <= 1, ["average_tau"])]  # the ranges of DQN's own flags
+         ("positive", lambda v: v > 0, ["learning_rate"]),  # the ranges of DQN's own flags
+         ("in [0, 1]", lambda v: 0 <= v <= 1, ["start_e", "end_e", "exploration_fraction", "eval_epsilon"])]
 
 
 def check_action_space(env_id: str, space: gym.Space) -> None:
@@ -316,7 +267,7 @@ def check_action_space(env_id: str, space: gym.Space) -> None:
 
 def evaluation_action(q_network: QNetwork, obs: np.ndarray, args: Args, rng: np.random.Generator) -> int:
     """DQN evaluates epsilon-greedily with --eval-epsilon, as CleanRL does, drawing from the evaluation's generator."""
-    q_values = q_values_numpy(q_network.numpy_layers(), obs[None])[0]
+    q_values = q_network(torch.as_tensor(obs, dtype=torch.float32, device=next(q_network.parameters()).device)[None])[0]
     return int(rng.integers(len(q_values))) if rng.random() < args.eval_epsilon else int(q_values.argmax())
 
 
@@ -324,6 +275,10 @@ def make_policy(obs_dim: int, action_space: gym.Space, args: Args) -> QNetwork:
     """The network that --evaluate loads a checkpoint's policy into."""
     return QNetwork(obs_dim, int(action_space.n), args.hidden_sizes)
 # ---- End of the part specific to DQN -------------------------------------------------------------------------
+
+
+SCRIPT = os.path.basename(__file__)
+DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
 
 
 @dataclass
@@ -517,9 +472,6 @@ class Run:
         else:
             self.dir = os.path.dirname(os.path.abspath(args.resume))
             self.restore(checkpoint)
-        if args.compile:  # after the restore, whose optimizer settings would undo what compiling sets
-            compile_updates(next(saved[policy].parameters()).device,
-                            [m for m in saved.values() if isinstance(m, torch.optim.Optimizer)])
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as e:

@@ -44,9 +44,6 @@ import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
-SCRIPT = os.path.basename(__file__)
-DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
-
 
 @dataclass
 class Hyperparameters:
@@ -134,28 +131,28 @@ def squashed_log_prob(u: torch.Tensor, eps: torch.Tensor, log_std: torch.Tensor,
     return (log_normal - log_tanh_derivative - torch.log(half_range)).sum(-1)
 
 
-class TwinCritic(nn.Module):
-    """Q1(s, a) and Q2(s, a), each [observation, action] -> hidden_sizes -> 1, returned as shape (2, batch).
-
-    Each layer stores both networks' weights stacked, so one batched matmul (baddbmm) runs both at once.
-    """
+class Critic(nn.Module):
+    """Q(s, a): [observation, action] -> hidden_sizes -> one value per row, shape (batch,)."""
 
     def __init__(self, obs_dim: int, action_dim: int, hidden_sizes=(256, 256)):
         super().__init__()
-        sizes = [obs_dim + action_dim, *hidden_sizes, 1]
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialization, drawn for each network
-            self.weights.append(nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+        widths = [obs_dim + action_dim, *hidden_sizes, 1]
+        layers = [m for n_in, n_out in zip(widths, widths[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
+        self.net = nn.Sequential(*layers[:-1])
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs.flatten(1), action], dim=1).expand(2, -1, -1)
-        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(bias, x, weight)
-            if i < len(self.weights) - 1:
-                x = torch.relu_(x)
-        return x.squeeze(-1)
+        return self.net(torch.cat([obs.flatten(1), action], dim=1)).squeeze(-1)
+
+
+class TwinCritic(nn.Module):
+    """Q1 and Q2: two critics of the same class, each initialized on its own; their values stacked, shape (2, batch)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden_sizes=(256, 256)):
+        super().__init__()
+        self.q1, self.q2 = Critic(obs_dim, action_dim, hidden_sizes), Critic(obs_dim, action_dim, hidden_sizes)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.q1(obs, action), self.q2(obs, action)])
 
 
 def soft_td_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor,
@@ -221,10 +218,11 @@ def update_alpha(log_alpha: torch.Tensor, alpha_optimizer: torch.optim.Optimizer
     return loss.detach()
 
 
-@torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau online (the lecture's rho is 1 - tau), fused over all tensors."""
-    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+    """target <- (1 - tau) target + tau online (the lecture's rho is 1 - tau), parameter by parameter."""
+    with torch.no_grad():
+        for target_param, param in zip(target.parameters(), online.parameters()):
+            target_param.lerp_(param, tau)  # target + tau (online - target)
 
 
 class ReplayBuffer:
@@ -286,6 +284,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     run = Run(args, envs, rb, saved, policy="actor", checkpoint=checkpoint,
               charts={"losses/alpha": lambda: log_alpha.exp().item()})
     envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
+    if args.compile:  # from here on, the four update functions are their torch.compile'd selves
+        compile_updates(device, [actor_optimizer, critic_optimizer, alpha_optimizer])
 
     with run:  # logs flushed and envs closed however the loop ends
         while global_step < args.total_timesteps:
@@ -361,6 +361,10 @@ def make_policy(obs_dim: int, action_space: gym.Space, args: Args) -> Actor:
     """The network that --evaluate loads a checkpoint's policy into."""
     return Actor(obs_dim, action_space.low, action_space.high, args.hidden_sizes)
 # ---- End of the part specific to SAC ------------------------------------------------------------------------
+
+
+SCRIPT = os.path.basename(__file__)
+DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
 
 
 @dataclass
@@ -554,9 +558,6 @@ class Run:
         else:
             self.dir = os.path.dirname(os.path.abspath(args.resume))
             self.restore(checkpoint)
-        if args.compile:  # after the restore, whose optimizer settings would undo what compiling sets
-            compile_updates(next(saved[policy].parameters()).device,
-                            [m for m in saved.values() if isinstance(m, torch.optim.Optimizer)])
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as e:

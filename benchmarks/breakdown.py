@@ -213,16 +213,13 @@ def update_cycle(algo: str):
         return cycle, a.policy_frequency
     m = dqn_discrete
     q_network = m.QNetwork(4, 2, a.hidden_sizes)
-    target_network, average_network = copy.deepcopy(q_network), copy.deepcopy(q_network)
+    target_network = copy.deepcopy(q_network)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=a.learning_rate, fused=True)
     batch = (torch.randn(batch_size, 4), torch.randint(0, 2, (batch_size,)), torch.randn(batch_size),
              torch.randn(batch_size, 4), torch.zeros(batch_size))
 
-    q_params, average_params = list(q_network.parameters()), list(average_network.parameters())
-
-    def cycle():  # one update and Qbar's copy every 10 steps (the target copy every 500 steps: 2% of a cycle, left out)
+    def cycle():  # one update every 10 steps (the target copy every 500 steps: 2% of a cycle, left out)
         m.update_q(q_network, optimizer, target_network, batch, a.gamma, a.double_dqn, a.loss)
-        m.update_target(average_params, q_params, a.average_tau)
     return cycle, a.train_frequency
 
 

@@ -48,11 +48,11 @@ KNOWN_GOOD = {
     ("dqn", "Acrobot-v1"): ["--total-timesteps", "100000", "--learning-rate", "6.3e-4", "--batch-size", "128",
                             "--buffer-size", "50000", "--target-network-frequency", "250", "--train-frequency", "4",
                             "--gradient-steps", "4", "--exploration-fraction", "0.12", "--end-e", "0.1",
-                            "--double-dqn", "--average-tau", "1.0"],
+                            "--double-dqn"],
     ("dqn", "MountainCar-v0"): ["--total-timesteps", "120000", "--learning-rate", "4e-3", "--batch-size", "128",
                                 "--buffer-size", "10000", "--gamma", "0.98", "--target-network-frequency", "600",
                                 "--train-frequency", "16", "--gradient-steps", "8", "--exploration-fraction", "0.2",
-                                "--end-e", "0.07", "--average-tau", "1.0"],
+                                "--end-e", "0.07"],
 }
 PRESETS = {
     "published": [

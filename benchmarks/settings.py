@@ -3,7 +3,6 @@
 CleanRL's values at commit fe8d8a03 (its Args dataclasses) for every setting both sides have, except the budget
 (`--total-timesteps`, `--learning-starts`), which each benchmark gives. speed.py runs both sides with them; grid.py
 pins them for the published rows measured with them; README.md shows the same command lines (a test checks).
-DQN's `--average-tau 1.0` is CleanRL's way too: it evaluates Q itself, not an average of its weights.
 """
 
 CLEANRL = {
@@ -13,8 +12,7 @@ CLEANRL = {
             "buffer-size": "1000000", "hidden-sizes": "256 256", "policy-frequency": "2"},
     "dqn": {"learning-rate": "2.5e-4", "gamma": "0.99", "tau": "1.0", "target-network-frequency": "500",
             "batch-size": "128", "buffer-size": "10000", "hidden-sizes": "120 84", "start-e": "1.0", "end-e": "0.05",
-            "exploration-fraction": "0.5", "train-frequency": "10", "gradient-steps": "1", "loss": "mse",
-            "average-tau": "1.0"},
+            "exploration-fraction": "0.5", "train-frequency": "10", "gradient-steps": "1", "loss": "mse"},
 }
 
 

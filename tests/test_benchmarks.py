@@ -35,7 +35,7 @@ CLEANRL_DEFAULTS = {
                 policy_frequency=2, alpha=0.2, autotune=True, hidden_sizes=(256, 256)),
     "dqn": dict(buffer_size=10_000, gamma=0.99, tau=1.0, target_network_frequency=500, batch_size=128,
                 learning_rate=2.5e-4, start_e=1.0, end_e=0.05, exploration_fraction=0.5, train_frequency=10,
-                gradient_steps=1, hidden_sizes=(120, 84), loss="mse", double_dqn=False, average_tau=1.0),
+                gradient_steps=1, hidden_sizes=(120, 84), loss="mse", double_dqn=False),
 }
 MODULES = {"ddpg": ddpg_continuous, "sac": sac_continuous, "dqn": dqn_discrete}
 

@@ -60,7 +60,7 @@ def dqn_cycle(m, updates, nets):
     q_network, target_network, optimizer, batch = nets
     update_q, update_target = updates
     loss, q_mean = update_q(q_network, optimizer, target_network, batch, 0.99, True, "huber")
-    update_target(list(target_network.parameters()), list(q_network.parameters()), 0.5)
+    update_target(target_network, q_network, 0.5)
     return [loss, q_mean]
 
 

@@ -69,18 +69,19 @@ def test_loss_shapes_never_broadcast_to_batch_by_batch():
     assert sac.actor_loss(log_prob, q, alpha).item() == pytest.approx(expected_actor.item(), rel=1e-6)
 
 
-def test_twin_critics_are_two_independent_networks():
+def test_twin_critics_are_two_independent_networks_of_one_plain_class():
     torch.manual_seed(0)
     critic = sac.TwinCritic(3, 1)
     obs, action = torch.randn(4, 3), torch.randn(4, 1)
     q = critic(obs, action)
-    assert not torch.allclose(q[0], q[1])  # initialized separately
-    for i in range(2):  # network i alone, written as plain matmuls
-        x = torch.cat([obs, action], 1)
-        for layer, (w, b) in enumerate(zip(critic.weights, critic.biases)):
-            x = x @ w[i] + b[i]
-            x = torch.relu(x) if layer < 2 else x
-        assert torch.allclose(q[i], x.squeeze(-1), atol=1e-6)
+    assert q.shape == (2, 4) and not torch.allclose(q[0], q[1])  # initialized separately
+    assert type(critic.q1) is type(critic.q2) is sac.Critic
+    assert not {id(p) for p in critic.q1.parameters()} & {id(p) for p in critic.q2.parameters()}
+    for i, network in enumerate([critic.q1, critic.q2]):  # network i alone, written as plain matmuls
+        first, second, last = (m for m in network.net if isinstance(m, torch.nn.Linear))
+        x = torch.relu(torch.cat([obs, action], 1) @ first.weight.T + first.bias)
+        x = torch.relu(x @ second.weight.T + second.bias)
+        assert torch.allclose(q[i], (x @ last.weight.T + last.bias).squeeze(-1), atol=1e-6)
 
 
 @pytest.mark.parametrize("entropy,direction", [(-3.0, "up"), (1.0, "down")])

@@ -1,6 +1,5 @@
 """End-to-end tests through each script's command line: real runs, real files on disk."""
 
-import copy
 import importlib
 import os
 import re
@@ -391,26 +390,13 @@ def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
     assert module.Args().eval_epsilon == 0.05  # CleanRL's evaluation epsilon
 
 
-def test_dqn_evaluates_qbar_and_saves_the_policy_chosen_at_the_end(tmp_path, monkeypatch):
-    """The run's evaluations play Qbar (average_network), which lags Q; at the last step choose_policy picks between
-    Qbar and Q, and the final evaluation, the checkpoint's "policy" and --evaluate all follow its choice."""
+def test_dqn_evaluate_plays_the_q_network_the_checkpoint_saves(tmp_path):
     module = importlib.import_module("dqn_discrete")
-    evaluated, played, candidates = [], [], []
-    real_evaluate = module.evaluate
-    monkeypatch.setattr(module, "evaluate", lambda q, *rest, **k: evaluated.append(copy.deepcopy(q.state_dict()))
-                        or played.append(q) or real_evaluate(q, *rest, **k))
-    monkeypatch.setattr(module, "choose_policy", lambda nets, args: candidates.append(nets) or "q_network")
-    module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=200,
-                             learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, eval_episodes=1,
-                             eval_frequency=100, average_tau=0.25))
+    module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=100,
+                             learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, hidden_sizes=(4,),
+                             eval_episodes=1))
     checkpoint = load_checkpoint(the_run_dir(tmp_path / "runs"))
-    (nets,) = candidates
-    assert list(nets) == ["average_network", "q_network"] and checkpoint["policy"] == "q_network"
-    assert played == [nets["average_network"], nets["q_network"]]  # step 100 plays Qbar; the end, the choice
-    middle, final = evaluated  # at step 100, and the final one at 200
-    assert not all(torch.equal(middle[k], v) for k, v in checkpoint["q_network"].items())
-    assert all(torch.equal(final[k], v) for k, v in checkpoint["q_network"].items())
-    assert not all(torch.equal(final[k], v) for k, v in checkpoint["average_network"].items())
+    assert checkpoint["policy"] == "q_network"
 
     def always(action: int) -> dict:  # a Q-network whose greedy action is `action` everywhere
         q = module.QNetwork(2, 3, (4,))
@@ -420,20 +406,11 @@ def test_dqn_evaluates_qbar_and_saves_the_policy_chosen_at_the_end(tmp_path, mon
             q.net[-1].bias[action] = 1.0
         return q.state_dict()
 
-    checkpoint.update(q_network=always(0), average_network=always(1))  # action 1 earns 1 a step in Choice-v0
     args = module.Args(env_id="tests.envs:Choice-v0", hidden_sizes=(4,), eval_episodes=3, eval_epsilon=0.0)
-    assert module.evaluate_checkpoint(args, checkpoint) == 0.0  # the chosen Q never takes action 1
-    checkpoint["policy"] = "average_network"
+    checkpoint.update(q_network=always(1), target_network=always(0))  # action 1 earns 1 a step in Choice-v0
     assert module.evaluate_checkpoint(args, checkpoint) == pytest.approx((3 + 4 + 5) / 3)  # every step of 3, 4, 5
-
-
-def test_dqn_without_averaging_makes_no_choice(tmp_path, monkeypatch):
-    module = importlib.import_module("dqn_discrete")
-    monkeypatch.setattr(module, "choose_policy", lambda *a: pytest.fail("Qbar is Q at --average-tau 1: nothing to choose"))
-    module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=100,
-                             learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, hidden_sizes=(16,),
-                             eval_episodes=1, average_tau=1.0))
-    assert load_checkpoint(the_run_dir(tmp_path / "runs"))["policy"] == "average_network"
+    checkpoint.update(q_network=always(0), target_network=always(1))
+    assert module.evaluate_checkpoint(args, checkpoint) == 0.0  # Q, not its target
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
@@ -469,7 +446,7 @@ def test_track_syncs_the_scalars_to_wandb_offline(script, tmp_path):
 HIDDEN_WEIGHTS = {  # the weight shapes of each saved network with --hidden-sizes 24 16 (Pendulum: 3 inputs, 1 action)
     "ddpg_continuous.py": {"actor": [(24, 3), (16, 24), (1, 16)], "critic": [(24, 4), (16, 24), (1, 16)]},
     "sac_continuous.py": {"actor": [(24, 3), (16, 24), (1, 16), (1, 16)],
-                          "critic": [(2, 4, 24), (2, 24, 16), (2, 16, 1)]},  # both critics' layers stacked
+                          "critic": [(24, 4), (16, 24), (1, 16)] * 2},  # Q1's layers, then Q2's
     "dqn_discrete.py": {"q_network": [(24, 4), (16, 24), (2, 16)], "target_network": [(24, 4), (16, 24), (2, 16)]},
 }
 

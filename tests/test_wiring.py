@@ -227,11 +227,11 @@ def test_sac_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
 # ---- DQN -------------------------------------------------------------------------------------------------------
 
 DQN_SCHEDULE = dict(total_timesteps=120, train_frequency=4, gradient_steps=2, target_network_frequency=10, tau=1.0,
-                    start_e=1.0, end_e=0.0, exploration_fraction=0.5, average_tau=0.5)
+                    start_e=1.0, end_e=0.0, exploration_fraction=0.5)
 
 
 def dqn_events(recorder) -> list[str]:
-    """The event names, each update_target named by the network it writes: the target Q' or the averaged Qbar."""
+    """The event names, each update_target named by the network it writes: the target Q', or another."""
     s, names = recorder.saved, []
     for name, arguments in recorder.events:
         if name == "update_target":
@@ -247,10 +247,12 @@ def test_dqn_loop_acts_steps_stores_then_learns_on_its_schedule(monkeypatch, tmp
         expected += ["epsilon_greedy", "step", "store"]
         if global_step >= 20:
             if global_step % 4 == 0:  # gradient_steps updates every train_frequency steps
-                expected += ["update_q", "update_target:other"] * 2
+                expected += ["update_q"] * 2
             if global_step % 10 == 0:  # the target network on its own schedule
                 expected.append("update_target:target")
-    assert [n for n in dqn_events(recorder) if n != "evaluate"] == expected
+    assert dqn_events(recorder) == expected + ["evaluate"]
+    (evaluation,) = recorder.calls("evaluate")
+    assert evaluation["policy"] is recorder.saved["q_network"]  # Q itself, epsilon-greedy with --eval-epsilon
 
 
 def test_dqn_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
