@@ -649,7 +649,9 @@ class Run:
         if self.tracker is not None:
             self.tracker.finish()
         if exc_type is None:
-            print(f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f}; checkpoint {self.path}")
+            print(f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f} over "
+                  f"{self.args.eval_episodes} episodes; checkpoint {self.path}; over more episodes: "
+                  f"python {SCRIPT} --evaluate {self.dir} --eval-episodes 50")
 
 
 def is_due(global_step: int, every: int, num_envs: int) -> bool:
@@ -748,6 +750,9 @@ def load_checkpoint(path: str) -> dict:
 def parse_args() -> tuple[Args, dict | None]:
     """The command line, and the checkpoint named by --resume or --evaluate, whose settings are then the defaults."""
     args = tyro.cli(Args, description=DESCRIPTION)
+    for name in ["resume", "evaluate"]:  # a run folder stands for the checkpoint in it
+        if getattr(args, name) and os.path.isdir(getattr(args, name)):
+            setattr(args, name, os.path.join(getattr(args, name), "checkpoint.pt"))
     if not (args.resume or args.evaluate):
         return args, None
     checkpoint = load_checkpoint(args.evaluate or args.resume)

@@ -141,6 +141,14 @@ def test_saved_model_evaluates_to_the_runs_own_final_evaluation(smoke, tmp_path)
     (final_step, final_return), = [point for point in scalars(run_dir)["eval/episodic_return"] if point[0] == 600]
     assert float(printed.group(1)) == pytest.approx(final_return, abs=0.051)
     assert list(tmp_path.iterdir()) == []  # evaluating writes no run folder
+    # the run's last line says over how many episodes, and how to evaluate over more: the run folder stands for
+    # the checkpoint in it
+    done = smoke[2].stdout.strip().splitlines()[-1]
+    assert f"final evaluation return {final_return:.1f} over 2 episodes;" in done
+    assert done.endswith(f"over more episodes: python {script} --evaluate {run_dir} --eval-episodes 50")
+    folder = run_main(script, "--evaluate", str(run_dir), "--eval-episodes", "2", runs_dir=tmp_path)
+    assert_ok(folder)
+    assert printed.group(0) in folder.stdout
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
