@@ -483,9 +483,8 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
         raise ConfigError(f"unknown environment id {env_id!r} ({' '.join(str(e).split())}); check the spelling and "
                           "version, or install the package that registers it") from None
     check_action_space(env_id, env.action_space)
-    obs_space = env.observation_space
-    if not isinstance(obs_space, gym.spaces.Box):
-        raise ConfigError(f"{env_id} has a {type(obs_space).__name__} observation space; {ALGO} needs a Box "
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        raise ConfigError(f"{env_id} has a {type(env.observation_space).__name__} observation space; {ALGO} needs a Box "
                           "(wrap it with gymnasium.wrappers.FlattenObservation)")
     return env
 
@@ -513,20 +512,18 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
-def evaluate(policy: nn.Module, args: Args, video_prefix: str, video_dir: str | None = None,
-             seed_offset: int = 1_000_000) -> np.ndarray:
-    """Returns of `eval_episodes` episodes acting with evaluation_action, episode i seeded seed + seed_offset + i:
-    apart from training's episodes."""
+def evaluate(policy: nn.Module, args: Args, video_prefix: str, video_dir: str | None = None) -> np.ndarray:
+    """Returns of `eval_episodes` episodes acting with evaluation_action, on envs seeded apart from training's."""
     env = make_env(args.env_id, render=video_dir is not None)
     if video_dir is not None:
         with warnings.catch_warnings():  # every file is named by its step, so no evaluation overwrites another's
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
             env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
                                            episode_trigger=lambda episode: episode < args.video_episodes)
-    rng = np.random.default_rng(args.seed + seed_offset)  # its own generator: an evaluation never shifts training's draws
+    rng = np.random.default_rng(args.seed + 1_000_000)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
-        obs, _ = env.reset(seed=args.seed + seed_offset + episode)
+        obs, _ = env.reset(seed=args.seed + 1_000_000 + episode)
         done = False
         while not done:
             with torch.inference_mode():
