@@ -160,40 +160,26 @@ def update_target(target: QNetwork, online: QNetwork, tau: float) -> None:
 
 
 class ReplayBuffer:
-    """Circular buffer of transitions (s, a, r, s', terminated), preallocated on the training device.
-
-    Each row holds one whole transition side by side, [s | a | r | s' | terminated] with a the action's
-    index, so that storing a step is one copy and sampling a batch is one gather, not five of each.
-    """
+    """Circular buffer of transitions (s, a, r, s', terminated): one tensor per field, preallocated on the device."""
 
     def __init__(self, capacity: int, obs_dim: int, device: torch.device):
-        self.capacity, self.device, self.pos, self.size = capacity, device, 0, 0
-        self.obs_dim = obs_dim
-        row_size = 2 * obs_dim + 3
-        check_memory(capacity, row_size, device)  # refuses a buffer larger than the device's free memory
-        self.rows = torch.zeros((capacity, row_size), device=device)
+        self.capacity, self.pos, self.size = capacity, 0, 0
+        check_memory(capacity, 2 * obs_dim + 4, device)  # refuses a buffer larger than the free memory
+        shapes = [(obs_dim,), (), (), (obs_dim,), ()]  # the action is its index, an integer
+        self.fields = [torch.zeros((capacity, *shape), dtype=torch.long if i == 1 else torch.float32, device=device)
+                       for i, shape in enumerate(shapes)]
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
-        """Store one row per env (numpy arrays); the oldest rows are overwritten once the buffer is full."""
-        n = len(obs)
-        new = np.concatenate([obs.reshape(n, -1), actions.reshape(n, -1), rewards.reshape(n, 1),
-                              next_obs.reshape(n, -1), terminated.reshape(n, 1)], axis=1)
-        first = min(n, self.capacity - self.pos)  # rows past the end of the buffer wrap around to its start
-        self.rows[self.pos:self.pos + first] = torch.as_tensor(new[:first], device=self.device)
-        if first < n:
-            self.rows[:n - first] = torch.as_tensor(new[first:], device=self.device)
-        self.pos = (self.pos + n) % self.capacity
-        self.size = min(self.size + n, self.capacity)
+        """Store one transition per env (numpy arrays); once the buffer is full, each overwrites the oldest."""
+        for i in range(len(obs)):
+            for field, value in zip(self.fields, [obs[i], actions[i], rewards[i], next_obs[i], terminated[i]]):
+                field[self.pos] = torch.as_tensor(value).reshape(-1)
+            self.pos, self.size = (self.pos + 1) % self.capacity, min(self.size + 1, self.capacity)
 
-    def split(self, rows: torch.Tensor):
-        """(obs, actions, rewards, next_obs, terminated) as views of the columns of `rows`."""
-        o = self.obs_dim
-        # the action index is stored as a float like the rest of the row (exact below 2**24), read back as an integer
-        return rows[:, :o], rows[:, o].long(), rows[:, o + 1], rows[:, o + 2:2 * o + 2], rows[:, -1]
-
-    def sample(self, batch_size: int):
-        return self.split(self.rows[torch.randint(self.size, (batch_size,), device=self.device)])
-
+    def sample(self, batch_size: int) -> list[torch.Tensor]:
+        """A batch drawn uniformly: [obs, actions, rewards, next_obs, terminated], each batch_size rows."""
+        rows = torch.randint(self.size, (batch_size,), device=self.fields[0].device)
+        return [field[rows] for field in self.fields]
 
 
 def train(args: Args, checkpoint: dict | None = None) -> float:
@@ -653,15 +639,16 @@ def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer
 
 def buffer_state(rb: ReplayBuffer) -> dict:
     """The replay buffer's rows in use and its position, for a checkpoint."""
-    return {"pos": rb.pos, "size": rb.size, "capacity": rb.capacity, "rows": rb.rows[:rb.size].clone()}
+    return {"pos": rb.pos, "size": rb.size, "capacity": rb.capacity, "fields": [f[:rb.size].clone() for f in rb.fields]}
 
 
 def load_buffer_state(rb: ReplayBuffer, state: dict) -> None:
-    rows, rb.pos, rb.size = state["rows"], state["pos"], state["size"]
-    if state.get("capacity", rb.capacity) != rb.capacity:  # another --buffer-size: the newest rows, oldest first
-        rows = torch.cat([rows[rb.pos:], rows[:rb.pos]])[-rb.capacity:]
-        rb.pos, rb.size = len(rows) % rb.capacity, len(rows)
-    rb.rows[:rb.size] = rows
+    rb.pos, rb.size = state["pos"], state["size"]
+    for field, rows in zip(rb.fields, state["fields"]):
+        if state["capacity"] != rb.capacity:  # another --buffer-size: the newest rows, oldest first
+            rows = torch.cat([rows[state["pos"]:], rows[:state["pos"]]])[-rb.capacity:]
+            rb.pos, rb.size = len(rows) % rb.capacity, len(rows)
+        field[:rb.size] = rows
 
 
 def all_finite(tensors: list[torch.Tensor]) -> bool:

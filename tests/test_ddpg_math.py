@@ -126,7 +126,7 @@ def test_replay_buffer_wraps_around_and_samples_only_stored_rows():
     assert set(sampled.tolist()) == {0.0, 1.0, 2.0}  # the 2 empty rows are never drawn
     rb.add(*stored_rows([3, 4, 5, 6]))  # 3 and 4 fill the end, 5 and 6 wrap around over the oldest rows
     assert (rb.pos, rb.size) == (2, 5)
-    assert rb.split(rb.rows)[2].tolist() == [5.0, 6.0, 2.0, 3.0, 4.0]
+    assert rb.fields[2].tolist() == [5.0, 6.0, 2.0, 3.0, 4.0]
     obs, actions, rewards, next_obs, terminated = rb.sample(500)
     assert obs.shape == (500, 2) and actions.shape == (500, 1) and rewards.shape == terminated.shape == (500,)
     assert set(rewards.tolist()) == {2.0, 3.0, 4.0, 5.0, 6.0}
@@ -141,7 +141,7 @@ def test_replay_buffer_stores_several_envs_at_once_across_the_wrap():
     rb.add(*stored_rows([0, 1, 2]))
     rb.add(*stored_rows([3, 4, 5]))  # one vector step of 3 envs: row 3, then rows 0 and 1
     assert (rb.pos, rb.size) == (2, 4)
-    obs, actions, rewards, next_obs, _ = rb.split(rb.rows)
+    obs, actions, rewards, next_obs, _ = rb.fields
     assert rewards.tolist() == [4.0, 5.0, 2.0, 3.0]
     assert obs[:, 1].tolist() == [4.0, 5.0, 2.0, 3.0] and next_obs[:, 0].tolist() == [4.5, 5.5, 2.5, 3.5]
 
@@ -153,8 +153,8 @@ def test_replay_buffer_state_round_trip():
     copy = ddpg.ReplayBuffer(4, obs_dim=2, action_dim=1, device=torch.device("cpu"))
     ddpg.load_buffer_state(copy, ddpg.buffer_state(rb))
     assert (copy.pos, copy.size) == (3, 3)
-    assert torch.equal(copy.rows, rb.rows)
-    assert copy.split(copy.rows)[4].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert all(torch.equal(a, b) for a, b in zip(copy.fields, rb.fields))
+    assert copy.fields[4].tolist() == [0.0, 1.0, 0.0, 0.0]
 
 
 def ddpg_setup():

@@ -155,11 +155,11 @@ def test_another_buffer_size_keeps_the_newest_transitions_in_order(script, capac
     module = importlib.import_module(script.removesuffix(".py"))
     module.load_buffer_state(resized, module.buffer_state(rb))
     assert resized.size == len(kept)
-    assert resized.split(resized.rows[:resized.size])[2].tolist() == kept
+    assert resized.fields[2][:resized.size].tolist() == kept
     torch.manual_seed(0)
     assert set(resized.sample(300)[2].tolist()) == set(kept)  # no unwritten (all-zero) row is ever drawn
     resized.add(*numbered([7]))  # the next write replaces the oldest row, or fills the next empty one
-    rewards = resized.split(resized.rows[:resized.size])[2].tolist()
+    rewards = resized.fields[2][:resized.size].tolist()
     assert 7.0 in rewards and resized.size == min(len(kept) + 1, capacity)
     if len(kept) == capacity and capacity != 5:
         assert kept[0] not in rewards

@@ -173,7 +173,7 @@ def test_no_stored_transition_crosses_an_episode_boundary(script, tmp_path):
     module = importlib.import_module(script.removesuffix(".py"))
     rb = SCRIPTS[script]["buffer"](module, 80)
     module.load_buffer_state(rb, state)
-    obs, actions, _, next_obs, terminated = (x.numpy() for x in rb.split(rb.rows))
+    obs, actions, _, next_obs, terminated = (x.numpy() for x in rb.fields)
     assert rb.size == 80
     assert (next_obs[:, 0] == obs[:, 0]).all(), "a transition joins two episodes"
     assert (next_obs[:, 1] == obs[:, 1] + 1).all(), "a transition skips or repeats a step"
@@ -196,9 +196,10 @@ def bad_inputs():
         yield script, ["--hidden-sizes", "64", "0"], "--hidden-sizes must be one or more layer widths of at least 1"
         learning_rate = "--q-lr" if script == "sac_continuous.py" else "--learning-rate"
         yield script, [learning_rate, "inf"], f"{learning_rate} must be a finite number, got inf"
-        # 10^11 rows of [s | a | r | s' | terminated] float32: 9 floats for Pendulum, 11 for CartPole (a is an index)
-        row_floats = 11 if config["env_id"] == "CartPole-v1" else 9
-        gib = 10**11 * row_floats * 4 / 2**30  # 3352.8 GiB or 4097.8 GiB
+        # 10^11 transitions (s, a, r, s', terminated) of 4-byte floats: 9 for Pendulum; 12 for CartPole, whose a is
+        # an int64 index (8 bytes)
+        row_floats = 12 if config["env_id"] == "CartPole-v1" else 9
+        gib = 10**11 * row_floats * 4 / 2**30  # 3352.8 GiB or 4470.3 GiB
         # --device cpu: on a machine with a GPU, auto would pick cuda and the message would name it
         yield script, ["--device", "cpu", "--buffer-size", str(10**11)], f"needs {gib:.1f} GiB but cpu has"
         yield script, ["--buffer-size", str(10**11)], "lower --buffer-size"
