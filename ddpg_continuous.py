@@ -702,7 +702,7 @@ def restore_envs(state: bytes) -> gym.vector.VectorEnv:
     return envs
 
 
-CHECKPOINT_FORMAT = 2  # raised whenever what a checkpoint holds changes: an older one is refused in one line
+CHECKPOINT_FORMAT = 3  # raised whenever what a checkpoint holds changes: an older one is refused in one line
 
 
 def save_checkpoint(path: str, state: dict) -> None:
