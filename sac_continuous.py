@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import importlib.util
 import math
 import os
 import pickle
 import random
+import re
 import signal
 import sys
 import time
@@ -325,6 +327,9 @@ ALGO, EVAL_FREQUENCY, LEARNING_RATES = "SAC", 5_000, "--q-lr and --policy-lr"
 UPDATES = ["update_critic", "update_actor", "update_alpha", "polyak_update"]  # what --compile compiles
 RULES = [("at least 1", lambda v: v >= 1, ["policy_frequency"]), ("0 or more", lambda v: v >= 0, ["alpha"]),
          ("positive", lambda v: v > 0, ["policy_lr", "q_lr"])]  # the ranges of SAC's own flags
+PRESETS = {  # the settings measured on envs other than the default's: where they come from, and the flags they set
+    "MuJoCo v5": ("CleanRL's SAC settings and budget", dict(total_timesteps=1_000_000, learning_starts=5_000,
+                  policy_lr=3e-4, q_lr=1e-3, tau=0.005, batch_size=256, policy_frequency=2))}
 
 
 def check_action_space(env_id: str, space: gym.Space) -> None:
@@ -366,7 +371,7 @@ class Args(Hyperparameters):
     device: str = "auto"
     """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
     threads: int = 0
-    """torch's CPU threads; 0: one per core, fastest alone (runs sharing a machine: give each cores / runs)"""
+    """torch's CPU threads; 0: on a CPU, one per core or one, whichever the run measures faster as it goes"""
     compile: bool = False
     """compile the update functions with torch.compile (on CUDA: captured as CUDA graphs); the first updates wait"""
     runs_dir: str = "runs"
@@ -420,6 +425,11 @@ def check_args(args: Args) -> None:
                           "lower the batch size or raise the buffer size")
     if args.track and importlib.util.find_spec("wandb") is None:
         raise ConfigError("--track needs wandb, which is not installed: pip install -r requirements-track.txt")
+    if args.track and os.environ.get("WANDB_MODE") not in ("offline", "disabled"):
+        import wandb  # login(prompt=False) looks for a key without asking for one
+        if not wandb.login(prompt=False):
+            raise ConfigError("--track needs a W&B login: run `wandb login` (or set WANDB_API_KEY), or log offline with "
+                              "WANDB_MODE=offline and upload later with `wandb sync`")
 
 
 def setup(args: Args) -> torch.device:
@@ -442,14 +452,19 @@ def setup(args: Args) -> torch.device:
     return device
 
 
+def free_memory(device: torch.device) -> int:
+    """Bytes free on the device; sys.maxsize where the system does not say."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if not os.path.exists("/proc/meminfo"):
+        return sys.maxsize
+    with open("/proc/meminfo") as f:
+        return next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), sys.maxsize)
+
+
 def check_memory(capacity: int, row_size: int, device: torch.device) -> None:
     """Refuse a replay buffer of float32 rows larger than the device's free memory; print its size."""
-    needed, free = capacity * row_size * 4, sys.maxsize  # free stays unknown where the system does not say
-    if device.type == "cuda":
-        free = torch.cuda.mem_get_info(device)[0]
-    elif os.path.exists("/proc/meminfo"):
-        with open("/proc/meminfo") as f:
-            free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), free)
+    needed, free = capacity * row_size * 4, free_memory(device)
     if needed > free:
         raise ConfigError(f"a replay buffer of {capacity} transitions needs {needed / 2**30:.1f} GiB but {device} has "
                           f"{free / 2**30:.1f} GiB free: lower --buffer-size")
@@ -462,7 +477,7 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     if "mujoco" in str(getattr(gym.envs.registry.get(env_id), "entry_point", "")):
         import mujoco  # its warnings on stderr, once each, instead of at every load and into MUJOCO_LOG.TXT
-        mujoco.set_mju_user_warning(mujoco_warning)
+        mujoco.set_mju_user_warning(functools.cache(lambda text: print(f"warning: MuJoCo: {text}", file=sys.stderr)))
     try:
         env = gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
     except (gym.error.Error, ModuleNotFoundError) as e:
@@ -475,22 +490,12 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
     return env
 
 
-def mujoco_warning(text: str, seen: set[str] = set()) -> None:  # noqa: B006 (the set remembers what was printed)
-    if text not in seen:
-        seen.add(text)
-        print(f"warning: MuJoCo: {text}", file=sys.stderr)
-
-
 def make_train_envs(args: Args) -> gym.vector.VectorEnv:
     env = make_env(args.env_id)  # fail early, with a clear message, before building the vector env
     env.close()
     if len(env.observation_space.shape) > 1:
         print(f"note: {args.env_id}'s observations of shape {env.observation_space.shape} are flattened into the MLP's "
               "input; images want a convolutional network, which this script does not have")
-    if "mujoco" in str(env.spec.entry_point) and args.total_timesteps == Args.total_timesteps:
-        print(f"note: {args.env_id} is a MuJoCo env and this run has the default Pendulum budget ({args.total_timesteps} "
-              f"steps, {args.learning_starts} random) and Pendulum's settings: CleanRL's MuJoCo runs pass "
-              "--total-timesteps 1000000 --learning-starts 25000 and CleanRL's settings (README.md lists them)")
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     # Episode statistics are kept per env (cheaper than the vector wrapper) and arrive in infos["final_info"].
@@ -562,11 +567,19 @@ class Run:
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
         print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on "
               f"{next(saved[policy].parameters()).device} with {torch.get_num_threads()} torch threads; run folder {self.dir}")
+        if checkpoint is None:
+            source, preset = preset_of(args.env_id)
+            flags = [f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()]
+            print(f"settings: {source}{': ' * bool(flags)}{' '.join(flags)}; flags given win")
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self.last_good_state = self.state(with_buffer=False)
         self.start_time = self.last_log_time = time.time()
         self.start_step = self.last_log_step = self.global_step
+        self.best_sps, self.slow_lines, self.loop_start, self.loop_seconds, self.loop_steps = 0.0, 0, 0.0, 0.0, 0
+        self.window_seconds = {}  # thread count -> the loop's seconds over its latest window, for --threads 0
+        on_cpu = next(saved[policy].parameters()).device.type == "cpu"
+        self.thread_choices = {torch.get_num_threads(), 1} if args.threads == 0 and on_cpu else set()
 
     def restore(self, checkpoint: dict) -> None:
         args = self.args
@@ -586,7 +599,12 @@ class Run:
         for key in ["global_step", "num_updates", "episodes_done", "refill_until"]:
             setattr(self, key, checkpoint.get(key, 0))
         self.recent_returns.extend(checkpoint.get("recent_returns", []))
-        set_rng_states(checkpoint["rng"])
+        python_rng, numpy_rng, torch_rng, cuda_rng = checkpoint["rng"]
+        random.setstate(python_rng)
+        np.random.set_state(numpy_rng)
+        torch.set_rng_state(torch_rng)
+        if cuda_rng is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_rng)
         if checkpoint.get("buffer") is not None:
             load_buffer_state(self.rb, checkpoint["buffer"])
             note = f"replay buffer holds {self.rb.size} transitions"
@@ -615,6 +633,8 @@ class Run:
                  real_next_obs: np.ndarray, infos: dict) -> None:
         """Everything a step does besides acting, storing and learning."""
         args, self.global_step, self.num_updates, self.obs = self.args, global_step, num_updates, obs
+        if len(self.thread_choices) > 1 and global_step > self.learn_from + args.num_envs:
+            self.choose_threads()
         if not np.isfinite(actions).all():
             self.stop_diverged("the policy's action")
         if not (np.isfinite(rewards).all() and np.isfinite(real_next_obs).all()):
@@ -643,19 +663,40 @@ class Run:
             self.writer.add_scalar("eval/episodic_return", self.final_eval, global_step)
             print(f"eval at step {global_step}: return {self.final_eval:.1f} +- {returns.std():.1f} "
                   f"over {args.eval_episodes} episodes", flush=True)
-        if save_now:  # the checkpoint of a stop by signal carries the buffer: it is the one a user resumes
-            save_checkpoint(self.path, self.state(with_buffer=args.save_buffer or stopping))
+        if save_now:  # the checkpoints of a stop by signal and of the end carry the buffer: those are the ones resumed
+            with_buffer = args.save_buffer or stopping or (finished and self.buffer_fits())
+            save_checkpoint(self.path, self.state(with_buffer))
         if stopping:
             print(f"stopped by signal {self.stop_signal} at step {global_step}; checkpoint written to {self.path}; "
                   f"continue with: python {SCRIPT} --resume {self.path}", flush=True)
             raise SystemExit(128 + self.stop_signal)
+        self.loop_start = time.perf_counter()
+
+    def choose_threads(self) -> None:
+        """--threads 0 on a CPU: time the loop (evaluations and checkpoints left out) over windows of 250 steps on a
+        thread per core and on one; use the faster, and time the other again every 8th window, as other work comes and
+        goes. Beside one busy process on 2 cores, a thread per core ran 5x slower than one (benchmarks/threads.py)."""
+        self.loop_seconds, self.loop_steps = self.loop_seconds + time.perf_counter() - self.loop_start, self.loop_steps + 1
+        if self.loop_steps % 250 == 0:
+            self.window_seconds[torch.get_num_threads()], self.loop_seconds = self.loop_seconds, 0.0
+            best = min(self.window_seconds, key=self.window_seconds.get)
+            retry = len(self.window_seconds) == 1 or self.loop_steps % 2000 == 0
+            torch.set_num_threads(next(n for n in self.thread_choices if n != best) if retry else best)
+
+    def buffer_fits(self) -> bool:
+        """Whether the replay buffer fits in half the free memory; if not, says what a run extended from the end will do."""
+        needed = sum(field[:self.rb.size].nbytes for field in self.rb.fields)
+        if needed > free_memory(self.rb.fields[0].device) / 2:
+            print(f"note: the final checkpoint leaves out the replay buffer ({needed / 2**30:.1f} GiB): a run extended from "
+                  f"it collects {self.args.learning_starts} new transitions before learning")
+        return needed <= free_memory(self.rb.fields[0].device) / 2
 
     def write_losses(self) -> None:
         """Check the losses and weights are finite, log the losses' means, and keep this state as the last finite one."""
         totals = torch.stack([total for total, _ in self.loss_sums.values()]).tolist() if self.loss_sums else []
         if not all(math.isfinite(total) for total in totals):
             self.stop_diverged("a loss")
-        if not all_finite(self.weights):
+        if not torch.stack([w.isfinite().all() for w in self.weights]).all():
             self.stop_diverged("the weights")
         for (name, (_, count)), total in zip(self.loss_sums.items(), totals):
             self.writer.add_scalar(f"losses/{name}", total / count, self.global_step)
@@ -671,20 +712,26 @@ class Run:
         warm_up = step < self.learn_from
         # time left in the phase the run is in; none from an interval that spans the start of learning
         seconds_left = ((self.learn_from if warm_up else self.args.total_timesteps) - step) / max(sps, 1e-9)
+        learning = self.last_log_step >= self.learn_from  # the whole interval, which gives the rate to compare with
         left = "?:??:??" if self.last_log_step < self.learn_from <= step else datetime.timedelta(seconds=int(seconds_left))
         self.last_log_time, self.last_log_step = now, step
         recent = f"{np.mean(self.recent_returns):9.1f}" if self.recent_returns else "        -"
+        self.slow_lines = 0 if warm_up or sps > self.best_sps / 3 else self.slow_lines + 1  # two in a row: not one slow update
+        slow = "" if self.slow_lines < 2 else (f"; under a third of this run's {self.best_sps:.0f} steps/s: other work on "
+                                               "the CPU? run fewer at once, or --threads 1")
+        self.best_sps = max(self.best_sps, sps if learning else 0.0)
         print(f"step {step:>8}/{self.args.total_timesteps} | episodes {self.episodes_done:>5} | return (last 10) "
-              f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else ""), flush=True)
+              f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else "") + slow, flush=True)
 
     def state(self, with_buffer: bool) -> dict:
         state = {name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
                  for name, m in self.saved.items()}
         state.update(script=SCRIPT, format=CHECKPOINT_FORMAT, args=asdict(self.args), policy=self.policy_name,
                      global_step=self.global_step, num_updates=self.num_updates, episodes_done=self.episodes_done,
-                     refill_until=self.refill_until,
-                     recent_returns=list(self.recent_returns), envs=env_state(self.envs), obs=self.obs.copy(),
-                     rng=rng_states(), buffer=buffer_state(self.rb) if with_buffer else None)
+                     refill_until=self.refill_until, recent_returns=list(self.recent_returns), envs=env_state(self.envs),
+                     obs=self.obs.copy(), buffer=buffer_state(self.rb) if with_buffer else None,
+                     rng=(random.getstate(), np.random.get_state(), torch.get_rng_state(),
+                          torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None))
         return state
 
     def stop_diverged(self, what: str, fix: str = f"lower {LEARNING_RATES}, or check the env's rewards and observations"):
@@ -737,23 +784,6 @@ def load_buffer_state(rb: ReplayBuffer, state: dict) -> None:
         field[:rb.size] = rows
 
 
-def all_finite(tensors: list[torch.Tensor]) -> bool:
-    return bool(torch.stack([t.isfinite().all() for t in tensors]).all())
-
-
-def rng_states() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def set_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if states.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
 def env_state(envs: gym.vector.VectorEnv) -> bytes | None:
     """The vector env pickled whole (episodes in progress, their statistics, the envs' RNGs), or None where it cannot be."""
     sync = envs.unwrapped
@@ -790,12 +820,10 @@ def load_checkpoint(path: str) -> dict:
     except Exception as e:
         raise ConfigError(f"{path!r} cannot be read as a checkpoint ({type(e).__name__}: {e}); it may be truncated or "
                           "not a checkpoint: give another checkpoint.pt") from None
-    if not isinstance(checkpoint, dict):
-        raise ConfigError(f"{path!r} is not a checkpoint of {SCRIPT}: give a checkpoint.pt that {SCRIPT} wrote")
-    writer = checkpoint.get("script")
+    writer = checkpoint.get("script") if isinstance(checkpoint, dict) else None
     if writer != SCRIPT:
         fix = f"use {writer}" if writer else f"give a checkpoint.pt that {SCRIPT} wrote"
-        raise ConfigError(f"{path!r} was not written by {SCRIPT} but by {writer or 'something else'}: {fix}")
+        raise ConfigError(f"{path!r} is not a checkpoint of {SCRIPT}; it was written by {writer or 'something else'}: {fix}")
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path!r} is from an older version of {SCRIPT}, whose checkpoints hold other things: "
                           "evaluate or resume it with that version, or start a new run")
@@ -804,21 +832,34 @@ def load_checkpoint(path: str) -> dict:
 
 def parse_args() -> tuple[Args, dict | None]:
     """The command line, and the checkpoint named by --resume or --evaluate, whose settings are then the defaults."""
-    args = tyro.cli(Args, description=DESCRIPTION)
-    for name in ["resume", "evaluate"]:  # a run folder stands for the checkpoint in it
-        if getattr(args, name) and os.path.isdir(getattr(args, name)):
-            setattr(args, name, os.path.join(getattr(args, name), "checkpoint.pt"))
-    if not (args.resume or args.evaluate):
-        return args, None
+    # a whole number written as 1e4 or 2.5e5 is read as one, for the integer flags
+    argv = [str(int(float(a))) if re.fullmatch(r"[0-9.]+e\+?[0-9]+", a) and float(a).is_integer() else a for a in sys.argv[1:]]
+    args = checkpoint_paths(tyro.cli(Args, args=argv, description=DESCRIPTION))
+    if not (args.resume or args.evaluate):  # parsed again over the env's preset: every flag given wins
+        preset = Args(env_id=args.env_id, **preset_of(args.env_id)[1])
+        return checkpoint_paths(tyro.cli(Args, args=argv, default=preset, description=DESCRIPTION)), None
     checkpoint = load_checkpoint(args.evaluate or args.resume)
     saved = Args(**{f.name: checkpoint["args"][f.name] for f in fields(Args) if f.name in checkpoint["args"]})
-    saved.resume, saved.evaluate = args.resume, args.evaluate
-    args = tyro.cli(Args, default=saved, description=DESCRIPTION)  # parsed again over the saved settings: every flag given wins
+    args = checkpoint_paths(tyro.cli(Args, args=argv, default=saved, description=DESCRIPTION))  # flags given win
     for name in ["env_id", "hidden_sizes"]:  # the networks' shapes follow from both
         if getattr(args, name) != getattr(saved, name):
             raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
                               f"{getattr(saved, name)}: a run keeps it (drop the flag, or start a new run without --resume)")
     return args, checkpoint
+
+
+def checkpoint_paths(args: Args) -> Args:
+    """A run folder given to --resume or --evaluate stands for the checkpoint in it."""
+    for name in ["resume", "evaluate"]:
+        if getattr(args, name) and os.path.isdir(getattr(args, name)):
+            setattr(args, name, os.path.join(getattr(args, name), "checkpoint.pt"))
+    return args
+
+
+def preset_of(env_id: str) -> tuple[str, dict]:
+    """Where env_id's settings come from, and the flags they set (the MuJoCo v5 tasks share theirs)."""
+    mujoco = env_id.endswith("-v5") and "mujoco" in str(getattr(gym.envs.registry.get(env_id), "entry_point", ""))
+    return PRESETS.get("MuJoCo v5" if mujoco else env_id, (f"the defaults, tuned for {Args.env_id}", {}))
 
 
 def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:

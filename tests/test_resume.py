@@ -123,7 +123,9 @@ def test_resume_without_buffer_refills_learning_starts_transitions_first(script,
     assert_ok(run_main(script, *args, runs_dir=tmp_path))
     run_dir = the_run_dir(tmp_path)
     before = load_checkpoint(run_dir)
-    assert before["buffer"] is None and before["num_updates"] == 301  # steps 300 to 600
+    assert before["buffer"]["size"] == 600 and before["num_updates"] == 301  # steps 300 to 600
+    before["buffer"] = None  # as in a periodic checkpoint, or a final one whose buffer did not fit in memory
+    torch.save(before, run_dir / "checkpoint.pt")
     resumed = run_main(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "1000",
                          "--save-buffer", runs_dir=tmp_path)
     assert_ok(resumed)
@@ -131,6 +133,19 @@ def test_resume_without_buffer_refills_learning_starts_transitions_first(script,
     after = load_checkpoint(run_dir)
     assert after["buffer"]["size"] == 400
     assert after["num_updates"] == 301 + 101  # none from 601 to 899, then steps 900 to 1000
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_a_finished_run_extended_learns_from_its_first_new_step(script, tmp_path):
+    every_step = ["--train-frequency", "1", "--gradient-steps", "1"] if script == "dqn_discrete.py" else []
+    args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600", *every_step]
+    assert_ok(run_main(script, *args, runs_dir=tmp_path))
+    run_dir = the_run_dir(tmp_path)
+    assert load_checkpoint(run_dir)["num_updates"] == 301  # steps 300 to 600
+    extended = run_main(script, "--resume", str(run_dir), "--total-timesteps", "700", runs_dir=tmp_path)
+    assert_ok(extended)
+    assert "replay buffer holds 600 transitions" in extended.stdout
+    assert load_checkpoint(run_dir)["num_updates"] == 301 + 100  # steps 601 to 700: one update each
 
 
 def buffer_of(script: str, capacity: int):
@@ -186,7 +201,7 @@ def bad_checkpoints(script: str, checkpoint_path, tmp_path):
     torch.save(older, tmp_path / "older.pt")
     other_env = "MountainCarContinuous-v0" if SCRIPTS[script]["env_id"] == "Pendulum-v1" else "Acrobot-v1"
     for flag in ["--resume", "--evaluate"]:
-        yield [flag, str(tmp_path / "other.pt")], f"was not written by {script} but by {other}: use {other}"
+        yield [flag, str(tmp_path / "other.pt")], f"is not a checkpoint of {script}; it was written by {other}: use {other}"
         yield [flag, str(tmp_path / "truncated.pt")], "cannot be read as a checkpoint"
         yield [flag, str(tmp_path / "notes.pt")], "cannot be read as a checkpoint"
         yield [flag, str(tmp_path / "list.pt")], f"is not a checkpoint of {script}"
