@@ -832,8 +832,9 @@ def load_checkpoint(path: str) -> dict:
 
 def parse_args() -> tuple[Args, dict | None]:
     """The command line, and the checkpoint named by --resume or --evaluate, whose settings are then the defaults."""
-    # a whole number written as 1e4 or 2.5e5 is read as one, for the integer flags
-    argv = [str(int(float(a))) if re.fullmatch(r"[0-9.]+e\+?[0-9]+", a) and float(a).is_integer() else a for a in sys.argv[1:]]
+    integers = {f"--{f.name.replace('_', '-')}" for f in fields(Args) if f.type == "int"}  # given 1e4: a whole number
+    argv = [str(int(float(a))) if flag in integers and re.fullmatch(r"[0-9.]+[eE]\+?[0-9]+", a) and float(a).is_integer()
+            else a for flag, a in zip(["", *sys.argv[1:]], sys.argv[1:])]
     args = checkpoint_paths(tyro.cli(Args, args=argv, description=DESCRIPTION))
     if not (args.resume or args.evaluate):  # parsed again over the env's preset: every flag given wins
         preset = Args(env_id=args.env_id, **preset_of(args.env_id)[1])
