@@ -602,14 +602,15 @@ class Run:
         self.loop_start = time.perf_counter()
 
     def choose_threads(self) -> None:
-        """--threads 0 on a CPU: time the loop (evaluations and checkpoints left out) over windows of 250 steps on a
-        thread per core and on one; use the faster, and time the other again every 8th window, as other work comes and
-        goes. Beside one busy process on 2 cores, a thread per core ran 5x slower than one (benchmarks/threads.py)."""
+        """--threads 0 on a CPU: time the loop (evaluations and checkpoints left out) over windows of 250 steps, on a
+        thread per core or on one; each window goes to the count whose latest window was faster, and every 32nd to the
+        other, as other work comes and goes. Beside one busy process on 2 cores, a thread per core ran 11x slower than
+        one; alone, 15% faster (benchmarks/threads.py)."""
         self.loop_seconds, self.loop_steps = self.loop_seconds + time.perf_counter() - self.loop_start, self.loop_steps + 1
         if self.loop_steps % 250 == 0:
             self.window_seconds[torch.get_num_threads()], self.loop_seconds = self.loop_seconds, 0.0
             best = min(self.window_seconds, key=self.window_seconds.get)
-            retry = len(self.window_seconds) == 1 or self.loop_steps % 2000 == 0
+            retry = len(self.window_seconds) == 1 or self.loop_steps % 8000 == 0
             torch.set_num_threads(next(n for n in self.thread_choices if n != best) if retry else best)
 
     def buffer_fits(self) -> bool:

@@ -87,27 +87,29 @@ class Clock:
         self.set_to.append(n)
 
 
+def windows(module, run, clock, count: int) -> None:
+    """`count` windows of 250 loop steps, each step taking the seconds the clock gives the thread count in use."""
+    for _ in range(count * 250):
+        clock.now = run.loop_start + clock.seconds_per_step[clock.threads]
+        module.Run.choose_threads(run)
+        run.loop_start = clock.now + 5.0  # an evaluation between two steps: left out of the loop's time
+
+
 @pytest.mark.parametrize("script", list(SCRIPTS))
-def test_threads_0_keeps_the_faster_count_and_times_the_other_every_8th_window(script, monkeypatch):
+def test_threads_0_keeps_the_faster_count_and_times_the_other_every_32nd_window(script, monkeypatch):
     module = importlib.import_module(script.removesuffix(".py"))
-    clock = Clock({2: 0.010, 1: 0.004})  # a busy machine: one thread is faster
+    clock = Clock({2: 0.002, 1: 0.004})  # alone: a thread per core is faster
     monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     monkeypatch.setattr(module.torch, "get_num_threads", lambda: clock.threads)
     monkeypatch.setattr(module.torch, "set_num_threads", clock.set_num_threads)
     run = types.SimpleNamespace(loop_seconds=0.0, loop_steps=0, loop_start=0.0, window_seconds={}, thread_choices={2, 1})
-    windows_seconds = []
-    for step in range(1, 16 * 250 + 1):
-        clock.now = run.loop_start + clock.seconds_per_step[clock.threads]
-        module.Run.choose_threads(run)
-        run.loop_start = clock.now + 5.0  # an evaluation between two steps: left out of the loop's time
-        if step % 250 == 0:
-            windows_seconds.append(dict(run.window_seconds))
-    # window 1 on 2 threads, then 1 is tried; 1 is faster and kept; every 8th window (2000 steps) 2 is timed again
-    assert clock.set_to == [1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 2]
-    assert windows_seconds[-1] == {2: pytest.approx(2.5), 1: pytest.approx(1.0)}
+    windows(module, run, clock, 64)
+    # window 1 on 2 threads, window 2 on 1; 2 is faster and kept; every 32nd window (8000 steps) goes to 1
+    assert clock.set_to == [1] + [2] * 30 + [1] + [2] * 31 + [1]
+    assert run.window_seconds == {2: pytest.approx(0.5), 1: pytest.approx(1.0)}
+    clock.seconds_per_step = {2: 0.020, 1: 0.004}  # other work starts: a thread per core collapses
+    windows(module, run, clock, 3)
+    assert clock.set_to[-3:] == [2, 1, 1]  # the first collapsed window on 2 sends the next to 1, which stays
     clock.seconds_per_step = {2: 0.002, 1: 0.004}  # the other work ends: the next timing of 2 threads wins it back
-    for _ in range(3 * 250):
-        clock.now = run.loop_start + clock.seconds_per_step[clock.threads]
-        module.Run.choose_threads(run)
-        run.loop_start = clock.now
-    assert clock.set_to[-3:] == [2, 2, 2]
+    windows(module, run, clock, 32)
+    assert clock.set_to[-5:] == [1, 2, 2, 2, 2] and clock.threads == 2  # from window 96 (24000 steps) on
