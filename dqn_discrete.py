@@ -483,8 +483,14 @@ class Run:
         if checkpoint is None:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
-        print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on "
-              f"{next(saved[policy].parameters()).device} with {torch.get_num_threads()} torch threads; run folder {self.dir}")
+        device = next(saved[policy].parameters()).device
+        self.thread_choices = {1, torch.get_num_threads()} if args.threads == 0 and device.type == "cpu" else {1}
+        threads = f"1 or {max(self.thread_choices)} torch threads, whichever runs faster" if len(self.thread_choices) > 1 \
+            else f"{torch.get_num_threads()} torch threads"
+        print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on {device} with {threads}; "
+              f"run folder {self.dir}")
+        if len(self.thread_choices) > 1:  # --threads 0: the first window on one thread
+            torch.set_num_threads(1)
         if checkpoint is None:
             source, preset = preset_of(args.env_id)
             flags = [f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()]
@@ -494,10 +500,9 @@ class Run:
         self.last_good_state = self.state(with_buffer=False)
         self.start_time = self.last_log_time = time.time()
         self.start_step = self.last_log_step = self.global_step
-        self.best_sps, self.slow_lines, self.loop_start, self.loop_seconds, self.loop_steps = 0.0, 0, 0.0, 0.0, 0
-        self.window_seconds = {}  # thread count -> the loop's seconds over its latest window, for --threads 0
-        on_cpu = next(saved[policy].parameters()).device.type == "cpu"
-        self.thread_choices = {torch.get_num_threads(), 1} if args.threads == 0 and on_cpu else set()
+        self.best_sps, self.slow_lines, self.loop_start, self.loop_seconds, self.window_steps = 0.0, 0, 0.0, 0.0, 0
+        self.windows = 0
+        self.step_seconds = {}  # thread count -> the loop's seconds a step over its latest window, for --threads 0
 
     def restore(self, checkpoint: dict) -> None:
         args = self.args
@@ -591,15 +596,17 @@ class Run:
         self.loop_start = time.perf_counter()
 
     def choose_threads(self) -> None:
-        """--threads 0 on a CPU: time the loop (evaluations and checkpoints left out) over windows of 250 steps, on a
-        thread per core or on one; each window goes to the count whose latest window was faster, and every 32nd to the
-        other, as other work comes and goes. Beside one busy process on 2 cores, a thread per core ran 11x slower than
-        one; alone, 15% faster (benchmarks/threads.py)."""
-        self.loop_seconds, self.loop_steps = self.loop_seconds + time.perf_counter() - self.loop_start, self.loop_steps + 1
-        if self.loop_steps % 250 == 0:
-            self.window_seconds[torch.get_num_threads()], self.loop_seconds = self.loop_seconds, 0.0
-            best = min(self.window_seconds, key=self.window_seconds.get)
-            retry = len(self.window_seconds) == 1 or self.loop_steps % 8000 == 0
+        """--threads 0 on a CPU: time the loop (evaluations and checkpoints left out) over windows of 250 steps, on one
+        thread or one per core; each window goes to the count whose latest window ran faster a step, and every 32nd to
+        the other, as other work comes and goes. A window already twice as slow as the best ends early. Beside one busy
+        process on 2 cores, a thread per core ran 11x slower than one; alone, 15% faster (benchmarks/threads.py)."""
+        self.loop_seconds, self.window_steps = self.loop_seconds + time.perf_counter() - self.loop_start, self.window_steps + 1
+        too_slow = self.loop_seconds > 2 * 250 * min(self.step_seconds.values(), default=math.inf)
+        if self.window_steps == 250 or too_slow:
+            self.step_seconds[torch.get_num_threads()] = self.loop_seconds / self.window_steps
+            self.loop_seconds, self.window_steps, self.windows = 0.0, 0, self.windows + 1
+            best = min(self.step_seconds, key=self.step_seconds.get)
+            retry = len(self.step_seconds) == 1 or self.windows % 32 == 0
             torch.set_num_threads(next(n for n in self.thread_choices if n != best) if retry else best)
 
     def buffer_fits(self) -> bool:

@@ -337,8 +337,8 @@ def report(algos: list[str], runs: int = 3, cleanrl_sps: dict[str, float] | None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algos", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
+    parser.add_argument("--algos", nargs="+", default=list(SETTINGS), choices=list(SETTINGS), help="algorithms to time")
     parser.add_argument("--runs", type=int, default=3, help="runs of ours per algorithm; the median is reported")
     args = parser.parse_args()
     report(args.algos, args.runs)

@@ -54,6 +54,11 @@ KNOWN_GOOD = {
                                 "--train-frequency", "16", "--gradient-steps", "8", "--exploration-fraction", "0.2",
                                 "--end-e", "0.07"],
 }
+PRESET_HELP = {
+    "smoke": "4 runs of 600 steps, a few seconds each on an idle machine: checks the runner, the scripts and plot.py",
+    "published": "the rows of the README's published table, at the settings and budgets they were measured with",
+    "known-good": "Acrobot-v1 and MountainCar-v0 at the settings the scripts' presets give them, 5 seeds each",
+}
 PRESETS = {
     "published": [
         (["ddpg"], ["Pendulum-v1"], [1, 2, 3, 4, 5], MEASURED_WITH["ddpg"] + PENDULUM_BUDGET),
@@ -159,11 +164,12 @@ def ray_task(cmd: list[str], folder_name: str, packed_folder: bytes | None) -> t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algos", nargs="+", choices=sorted(SCRIPTS))
-    parser.add_argument("--env-ids", nargs="+")
-    parser.add_argument("--seeds", nargs="+", type=int)
-    parser.add_argument("--preset", choices=sorted(PRESETS))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
+    parser.add_argument("--algos", nargs="+", choices=sorted(SCRIPTS), help="algorithms; none: the preset's")
+    parser.add_argument("--env-ids", nargs="+", help="env ids; none: the preset's")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds; none: the preset's")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="; ".join(f"{name}: {what}" for name, what in
+                                                                             PRESET_HELP.items()))
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "grid", help="folder of the grid's runs")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs at once on this machine")
     parser.add_argument("--ray-address", help="run each run as a task on this Ray cluster ('auto': the local one)")
@@ -181,7 +187,10 @@ def main() -> None:
     print(f"grid: {len(grid)} runs, {len(grid) - len(todo)} already done, {len(todo)} to run, under {out}", flush=True)
 
     if args.ray_address:
-        import ray  # optional: benchmarks/requirements-cluster.txt
+        try:
+            import ray  # optional: benchmarks/requirements-cluster.txt
+        except ImportError:
+            sys.exit("error: --ray-address needs ray: pip install -r benchmarks/requirements-cluster.txt")
 
         ray.init(address=args.ray_address, runtime_env={
             "working_dir": str(REPO), "excludes": ["runs/", ".venv/", ".git/", "videos/", "*.pt"]})

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import settings  # benchmarks/settings.py: the --help format
 
 G, M, L, DT, MAX_SPEED, MAX_TORQUE, HORIZON = 10.0, 1.0, 1.0, 0.05, 8.0, 2.0, 200  # Pendulum-v1's constants
 
@@ -161,10 +162,11 @@ def return_from_upright(path: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(1, 11)))
-    parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--grid", nargs=2, type=int, default=[401, 321], metavar=("N_THETA", "N_DOT"))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(1, 11)), help="seeds of the episodes")
+    parser.add_argument("--episodes", type=int, default=50, help="episodes per seed")
+    parser.add_argument("--grid", nargs=2, type=int, default=[401, 321], metavar=("N_THETA", "N_DOT"),
+                        help="the finer state grid's points in angle and angular velocity")
     parser.add_argument("--actions", type=int, default=41, help="torques evenly spaced in [-2, 2], 0 among them if odd")
     parser.add_argument("--checkpoint", help="a DDPG or SAC checkpoint on Pendulum-v1 to play beside the best")
     parser.add_argument("--out", help="also write the figures to this JSON file")

@@ -1,6 +1,7 @@
 """Learning curves and a results table from a grid's TensorBoard event files.
 
-    python benchmarks/plot.py --grid runs/grid --out benchmarks/results
+    python benchmarks/plot.py --grid runs/grid                            # writes runs/grid/plots/
+    python benchmarks/plot.py --grid runs/grid --out benchmarks/results   # the published table and plots
 
 Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmarks/grid.py writes) and writes:
 - `{out}/{env_id}.png`: per env, training return (mean of the last 10 episodes) and deterministic
@@ -15,11 +16,13 @@ does not hold are kept (the kept ones are listed), unless --fresh is given.
 """
 
 import argparse
+import importlib.util
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
+import settings  # benchmarks/settings.py: the --help format
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 # CleanRL's published figures (its docs' benchmark tables), with the setting each was measured at.
@@ -148,16 +151,21 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
     parser.add_argument("--grid", type=Path, default=Path("runs/grid"), help="folder benchmarks/grid.py wrote")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--include-unfinished", action="store_true")
+    parser.add_argument("--out", type=Path, help="folder of the table and plots; none: GRID/plots (the published "
+                        "ones are benchmarks/results, written only when named)")
+    parser.add_argument("--include-unfinished", action="store_true", help="also runs without done.json")
     parser.add_argument("--no-png", action="store_true", help="write only the table (no matplotlib needed)")
     parser.add_argument("--fresh", action="store_true", help="drop the rows of an existing results.md")
     args = parser.parse_args()
+    if not args.no_png and importlib.util.find_spec("matplotlib") is None:
+        sys.exit("error: the plots need matplotlib: pip install -r benchmarks/requirements-plot.txt (or pass --no-png "
+                 "for the table alone)")
     runs = load_grid(args.grid, args.include_unfinished)
     if not runs:
         sys.exit(f"error: no finished runs under {args.grid}: run benchmarks/grid.py first, or pass --include-unfinished")
+    args.out = args.out or args.grid / "plots"
     args.out.mkdir(parents=True, exist_ok=True)
     results, text, kept = args.out / "results.md", table(runs), []
     if results.exists() and not args.fresh:

@@ -51,12 +51,12 @@ def make_model(algo: str, env: gym.Env, args) -> object:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--algo", choices=["ddpg", "sac", "dqn"], required=True)
-    parser.add_argument("--env-id", required=True)
-    parser.add_argument("--total-timesteps", type=int, required=True)
-    parser.add_argument("--learning-starts", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=1)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--algo", choices=["ddpg", "sac", "dqn"], required=True, help="SB3's algorithm")
+    parser.add_argument("--env-id", required=True, help="the env")
+    parser.add_argument("--total-timesteps", type=int, required=True, help="the budget")
+    parser.add_argument("--learning-starts", type=int, required=True, help="random steps before learning")
+    parser.add_argument("--seed", type=int, default=1, help="the seed")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     env = gym.make(args.env_id)

@@ -1,9 +1,12 @@
-"""CleanRL's settings as flags of our scripts, whose defaults are instead the fast ones for their default env.
+"""CleanRL's settings as flags of our scripts, whose defaults are instead the fast ones for their default env; and
+the --help format every benchmark script shares.
 
 CleanRL's values at commit fe8d8a03 (its Args dataclasses) for every setting both sides have, except the budget
 (`--total-timesteps`, `--learning-starts`), which each benchmark gives. speed.py runs both sides with them; grid.py
 pins them for the published rows measured with them; README.md shows the same command lines (a test checks).
 """
+
+import argparse
 
 CLEANRL = {
     "ddpg": {"learning-rate": "3e-4", "gamma": "0.99", "tau": "0.005", "batch-size": "256", "buffer-size": "1000000",
@@ -14,6 +17,10 @@ CLEANRL = {
             "batch-size": "128", "buffer-size": "10000", "hidden-sizes": "120 84", "start-e": "1.0", "end-e": "0.05",
             "exploration-fraction": "0.5", "train-frequency": "10", "gradient-steps": "1", "loss": "mse"},
 }
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help shows the script's docstring as written, and every flag's default."""
 
 
 def flags(algo: str, **changes: str) -> list[str]:

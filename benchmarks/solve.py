@@ -28,6 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import settings  # benchmarks/settings.py: the --help format
+
 REPO = Path(__file__).resolve().parent.parent
 TASKS = {  # algo: (script, env id, zoo's algo name, the targets of the issue: mean, worst, wall-time ratio to zoo)
     "ddpg": ("ddpg_continuous.py", "Pendulum-v1", "ddpg", {"mean": -150, "worst": -180, "time_ratio": 0.4}),
@@ -110,11 +112,11 @@ def verdict(algo: str, ours: dict, zoo: dict | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algos", nargs="+", choices=list(TASKS), default=list(TASKS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(1, 11)))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
+    parser.add_argument("--algos", nargs="+", choices=list(TASKS), default=list(TASKS), help="algorithms to run")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(1, 11)), help="seeds of our runs")
     parser.add_argument("--zoo-python", help="Python of a venv with benchmarks/requirements-zoo.txt; none: no peer")
-    parser.add_argument("--zoo-seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--zoo-seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds of rl-zoo3's runs")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once; above 1 the wall times do not count")
     parser.add_argument("--out", help="also write the figures to this JSON file")
     parser.add_argument("extra", nargs="*", help="flags after -- go to each of our runs (then no longer defaults)")

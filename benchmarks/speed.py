@@ -143,11 +143,11 @@ def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
     parser.add_argument("--cleanrl-dir", help="a checkout of vwxyzjn/cleanrl (its cleanrl/ and cleanrl_utils/)")
     parser.add_argument("--cleanrl-python", help="python of a venv with benchmarks/requirements-cleanrl.txt")
     parser.add_argument("--sb3-python", help="python of a venv with benchmarks/requirements-sb3.txt")
-    parser.add_argument("--algos", nargs="+", default=list(CLEANRL), choices=list(CLEANRL))
+    parser.add_argument("--algos", nargs="+", default=list(CLEANRL), choices=list(CLEANRL), help="algorithms to time")
     parser.add_argument("--pairs", type=int, default=3, help="A B pairs per algorithm (seeds 1, 2, ...)")
     parser.add_argument("--no-breakdown", action="store_true", help="skip benchmarks/breakdown.py's tables")
     args = parser.parse_args()

@@ -22,10 +22,6 @@ from pathlib import Path
 
 import speed  # benchmarks/speed.py: the event-file reading both sides share
 
-
-class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """--help shows the docstring as written and every flag's default."""
-
 REPO = Path(__file__).resolve().parent.parent
 LEARNING_STARTS = 256  # one batch: random warm-up steps use no torch, so every run is soon in its training phase
 
@@ -60,7 +56,7 @@ def measure(script: str, env_id: str, runs: int, threads: int, seconds: float, b
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=Formatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=speed.settings.HelpFormatter)
     parser.add_argument("--script", default="ddpg_continuous.py", help="the script to run")
     parser.add_argument("--env-id", default="Pendulum-v1", help="its env")
     parser.add_argument("--runs", type=int, nargs="+", default=[1, 2, 4], help="runs at once, one set each")

@@ -13,12 +13,12 @@ from rl_zoo3 import ALGOS
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--algo", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--env-id", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--episodes", type=int, default=50)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--algo", required=True, help="rl-zoo3's algorithm")
+    parser.add_argument("--model", required=True, help="the model file rl-zoo3's training saved")
+    parser.add_argument("--env-id", required=True, help="the env")
+    parser.add_argument("--seed", type=int, required=True, help="the seed of the first episode")
+    parser.add_argument("--episodes", type=int, default=50, help="deterministic episodes to play")
     args = parser.parse_args()
     model = ALGOS[args.algo].load(args.model, device="cpu")
     env = gym.make(args.env_id)

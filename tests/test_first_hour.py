@@ -77,7 +77,7 @@ class Clock:
     """time.perf_counter for choose_threads: each loop step takes the seconds the thread count in use is given."""
 
     def __init__(self, seconds_per_step: dict):
-        self.now, self.seconds_per_step, self.threads, self.set_to = 0.0, seconds_per_step, 2, []
+        self.now, self.seconds_per_step, self.threads, self.set_to = 0.0, seconds_per_step, 1, []
 
     def perf_counter(self) -> float:
         return self.now
@@ -87,29 +87,44 @@ class Clock:
         self.set_to.append(n)
 
 
-def windows(module, run, clock, count: int) -> None:
-    """`count` windows of 250 loop steps, each step taking the seconds the clock gives the thread count in use."""
-    for _ in range(count * 250):
+def steps(module, run, clock, count: int) -> None:
+    """`count` loop steps, each taking the seconds the clock gives the thread count in use."""
+    for _ in range(count):
         clock.now = run.loop_start + clock.seconds_per_step[clock.threads]
         module.Run.choose_threads(run)
         run.loop_start = clock.now + 5.0  # an evaluation between two steps: left out of the loop's time
 
 
-@pytest.mark.parametrize("script", list(SCRIPTS))
-def test_threads_0_keeps_the_faster_count_and_times_the_other_every_32nd_window(script, monkeypatch):
+def chooser(script: str, monkeypatch, seconds_per_step: dict):
     module = importlib.import_module(script.removesuffix(".py"))
-    clock = Clock({2: 0.002, 1: 0.004})  # alone: a thread per core is faster
+    clock = Clock(seconds_per_step)
     monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     monkeypatch.setattr(module.torch, "get_num_threads", lambda: clock.threads)
     monkeypatch.setattr(module.torch, "set_num_threads", clock.set_num_threads)
-    run = types.SimpleNamespace(loop_seconds=0.0, loop_steps=0, loop_start=0.0, window_seconds={}, thread_choices={2, 1})
-    windows(module, run, clock, 64)
-    # window 1 on 2 threads, window 2 on 1; 2 is faster and kept; every 32nd window (8000 steps) goes to 1
-    assert clock.set_to == [1] + [2] * 30 + [1] + [2] * 31 + [1]
-    assert run.window_seconds == {2: pytest.approx(0.5), 1: pytest.approx(1.0)}
+    run = types.SimpleNamespace(loop_seconds=0.0, window_steps=0, windows=0, loop_start=0.0, step_seconds={},
+                                thread_choices={1, 2})
+    return module, run, clock
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_threads_0_keeps_the_faster_count_and_times_the_other_every_32nd_window(script, monkeypatch):
+    module, run, clock = chooser(script, monkeypatch, {2: 0.002, 1: 0.004})  # alone: a thread per core is faster
+    steps(module, run, clock, 64 * 250)
+    # window 1 on 1 thread (as a run starts), window 2 on 2; 2 is faster and kept; every 32nd window goes to 1
+    assert clock.set_to == [2] + [2] * 30 + [1] + [2] * 31 + [1]
+    assert run.step_seconds == {2: pytest.approx(0.002), 1: pytest.approx(0.004)}
     clock.seconds_per_step = {2: 0.020, 1: 0.004}  # other work starts: a thread per core collapses
-    windows(module, run, clock, 3)
-    assert clock.set_to[-3:] == [2, 1, 1]  # the first collapsed window on 2 sends the next to 1, which stays
+    steps(module, run, clock, 3 * 250)
+    assert clock.set_to[-3:] == [2, 1, 1]  # the window on 2 ends after 51 steps, twice the time 1 thread took
+    assert run.step_seconds[2] == pytest.approx(0.020)
     clock.seconds_per_step = {2: 0.002, 1: 0.004}  # the other work ends: the next timing of 2 threads wins it back
-    windows(module, run, clock, 32)
-    assert clock.set_to[-5:] == [1, 2, 2, 2, 2] and clock.threads == 2  # from window 96 (24000 steps) on
+    steps(module, run, clock, 32 * 250)
+    assert clock.set_to[-5:] == [1, 2, 2, 2, 2] and clock.threads == 2  # from window 96 on
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_threads_0_on_a_busy_machine_spends_little_on_a_thread_per_core(script, monkeypatch):
+    module, run, clock = chooser(script, monkeypatch, {2: 0.040, 1: 0.004})  # beside a busy process: 10x slower
+    steps(module, run, clock, 250 + 51)
+    assert clock.set_to == [2, 1] and run.step_seconds == {1: pytest.approx(0.004), 2: pytest.approx(0.040)}
+    assert run.windows == 2  # the window on 2 threads ended after 51 steps (2.04 s), not 250 (10 s)
