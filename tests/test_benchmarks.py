@@ -69,9 +69,20 @@ def test_breakdown_times_the_training_cleanrl_settings_give(algo):
 
 
 @pytest.mark.parametrize("algo", list(settings.CLEANRL))
-def test_readme_gives_cleanrl_settings_as_settings_py_has_them(algo):
+def test_benchmarks_readme_gives_cleanrl_settings_as_settings_py_has_them(algo):
     script = speed.CLEANRL[algo]["script"]
-    assert f"python {script} {' '.join(settings.flags(algo))}\n" in (REPO / "README.md").read_text()
+    assert f"python {script} {' '.join(settings.flags(algo))}\n" in (REPO / "benchmarks" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("preset", ["published", "known-good"])
+def test_the_grids_published_rows_give_every_setting_an_env_preset_would_change(preset):
+    modules = {"ddpg": ddpg_continuous, "sac": sac_continuous, "dqn": dqn_discrete}
+    for algos, env_ids, _, flags in grid.PRESETS[preset]:
+        for algo in algos:
+            for env_id in env_ids:
+                for name, value in modules[algo].preset_of(env_id)[1].items():
+                    flag = name.replace("_", "-")
+                    assert f"--{flag}" in flags or (value is True and f"--no-{flag}" in flags), (algo, env_id, name)
 
 
 def test_settings_changes_replace_a_value_in_place():
@@ -183,9 +194,13 @@ def test_solve_prints_and_writes_its_table_with_the_machine(tmp_path):
 
 
 @pytest.mark.parametrize("algo,env_id", list(grid.KNOWN_GOOD))
-def test_readme_gives_the_known_good_command_lines_the_grid_runs(algo, env_id):
-    line = f"python {grid.SCRIPTS[algo]} --env-id {env_id} {' '.join(grid.KNOWN_GOOD[(algo, env_id)])}\n"
-    assert line in (REPO / "README.md").read_text()
+def test_env_id_alone_gives_the_known_good_settings_the_grid_runs(algo, env_id, monkeypatch):
+    module = {"ddpg": ddpg_continuous, "sac": sac_continuous, "dqn": dqn_discrete}[algo]
+    monkeypatch.setattr("sys.argv", [grid.SCRIPTS[algo], "--env-id", env_id])
+    alone = module.parse_args()[0]
+    monkeypatch.setattr("sys.argv", [grid.SCRIPTS[algo], "--env-id", env_id, *grid.KNOWN_GOOD[(algo, env_id)]])
+    assert alone == module.parse_args()[0]
+    assert f"python {grid.SCRIPTS[algo]} --env-id {env_id}` |" in (REPO / "README.md").read_text()
     preset = [row for row in grid.PRESETS["known-good"] if row[1] == [env_id]]
     assert preset and preset[0][3][:len(grid.KNOWN_GOOD[(algo, env_id)])] == grid.KNOWN_GOOD[(algo, env_id)]
 
