@@ -1,8 +1,10 @@
 """benchmarks/: the commands speed.py runs on both sides, its reading of both sides' event files, the thread
 setting reaching torch, and breakdown.py's bound at the floor, on hand-made timings (no CleanRL needed)."""
 
+import importlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -83,6 +85,19 @@ def test_the_grids_published_rows_give_every_setting_an_env_preset_would_change(
                 for name, value in modules[algo].preset_of(env_id)[1].items():
                     flag = name.replace("_", "-")
                     assert f"--{flag}" in flags or (value is True and f"--no-{flag}" in flags), (algo, env_id, name)
+
+
+@pytest.mark.parametrize("name", ["breakdown", "grid", "pendulum_ceiling", "plot", "solve", "speed", "threads"])
+def test_every_flag_of_a_benchmark_has_help_and_shows_its_default(name, monkeypatch, capsys):
+    module = importlib.import_module(name)
+    monkeypatch.setattr("sys.argv", [f"{name}.py", "--help"])
+    with pytest.raises(SystemExit):
+        module.main()
+    options = capsys.readouterr().out.split("\noptions:\n")[1]
+    entries = re.split(r"\n(?=  -)", "\n" + options)[1:]  # one per flag, its help on the lines that follow
+    assert len(entries) >= 3
+    for entry in entries:
+        assert entry.startswith("  -h, --help") or "(default:" in " ".join(entry.split()), entry
 
 
 def test_settings_changes_replace_a_value_in_place():

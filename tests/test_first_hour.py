@@ -5,6 +5,7 @@ import importlib
 import types
 
 import pytest
+import torch
 
 from tests.helpers import assert_ok, load_checkpoint, run_main, the_run_dir
 
@@ -128,3 +129,19 @@ def test_threads_0_on_a_busy_machine_spends_little_on_a_thread_per_core(script, 
     steps(module, run, clock, 250 + 51)
     assert clock.set_to == [2, 1] and run.step_seconds == {1: pytest.approx(0.004), 2: pytest.approx(0.040)}
     assert run.windows == 2  # the window on 2 threads ended after 51 steps (2.04 s), not 250 (10 s)
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_the_thread_count_changes_a_runs_speed_not_its_numbers(script, tmp_path):
+    """--threads 0 may switch between 1 and 2 threads at any window, so a run's numbers must not depend on them."""
+    states = []
+    for threads in ["1", "2"]:
+        args = ["--total-timesteps", "400", "--learning-starts", "100", "--eval-episodes", "1", "--threads", threads]
+        assert_ok(run_main(script, *args, runs_dir=tmp_path / threads))
+        states.append(load_checkpoint(the_run_dir(tmp_path / threads)))
+    weights = [name for name, value in states[0].items() if isinstance(value, dict) and value
+               and all(isinstance(tensor, torch.Tensor) for tensor in value.values())]  # the networks' state dicts
+    assert len(weights) >= 2 and states[0]["num_updates"] >= 128
+    for name in weights:
+        for key, tensor in states[0][name].items():
+            assert torch.equal(tensor, states[1][name][key]), (name, key)

@@ -74,6 +74,13 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     mean, std = (float(x) for x in cells[4].split(" +- "))
     assert mean == pytest.approx(np.mean(finals), abs=0.06) and std == pytest.approx(np.std(finals), abs=0.06)
     assert "NoSuchEnv" not in (table_dir / "results.md").read_text()  # failed runs are left out
+    # without --out, the table goes into the grid's own folder, never into the committed benchmarks/results
+    published = (REPO / "benchmarks" / "results" / "results.md").read_text()
+    default = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out), "--no-png"],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert default.returncode == 0, default.stderr
+    assert "| Pendulum-v1 | ddpg | 400 | 2 |" in (out / "plots" / "results.md").read_text()
+    assert (REPO / "benchmarks" / "results" / "results.md").read_text() == published
 
     # a grid run in parts builds one table: rows of other (env, algo) pairs are kept, this grid's are rewritten
     results = table_dir / "results.md"
