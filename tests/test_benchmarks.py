@@ -300,3 +300,18 @@ def test_pendulum_ceiling_plays_a_checkpoint_as_its_script_evaluates_it(tmp_path
     torch.save(checkpoint, tmp_path / "other.pt")
     with pytest.raises(SystemExit, match="holds a MountainCarContinuous-v0 policy.*give a Pendulum-v1 checkpoint"):
         pc.checkpoint_returns(str(tmp_path / "other.pt"), 7, 3)
+
+
+@pytest.mark.parametrize("name,argv,package,install", [
+    ("plot", ["--grid", "runs/grid"], "matplotlib", "pip install -r benchmarks/requirements-plot.txt"),
+    ("grid", ["--preset", "smoke", "--ray-address", "auto"], "ray", "pip install -r benchmarks/requirements-cluster.txt")])
+def test_a_missing_optional_package_is_one_line_naming_its_install(name, argv, package, install, monkeypatch, tmp_path):
+    module = importlib.import_module(name)
+    monkeypatch.setattr("sys.argv", [f"{name}.py", *argv, "--out", str(tmp_path / "out")])
+    monkeypatch.setitem(sys.modules, package, None)  # import fails, as where it is not installed
+    if name == "plot":
+        real_find_spec = module.importlib.util.find_spec
+        monkeypatch.setattr(module.importlib.util, "find_spec", lambda n: None if n == package else real_find_spec(n))
+    with pytest.raises(SystemExit) as stopped:
+        module.main()
+    assert isinstance(stopped.value.code, str) and "\n" not in stopped.value.code and install in stopped.value.code
