@@ -304,7 +304,7 @@ class Args(Hyperparameters):
     checkpoint_frequency: int = 10_000
     """write a checkpoint every this many steps, and at the end (0: only at the end)"""
     save_buffer: bool = False
-    """also put the replay buffer in periodic and final checkpoints (one written on Ctrl-C or SIGTERM always has it)"""
+    """also put the replay buffer in periodic checkpoints (the final one, where it fits, and a Ctrl-C one have it)"""
     resume: str | None = None
     """checkpoint to continue training from; its saved settings become the defaults, so any flag given wins"""
     evaluate: str | None = None
@@ -395,7 +395,7 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     if "mujoco" in str(getattr(gym.envs.registry.get(env_id), "entry_point", "")):
         import mujoco  # its warnings on stderr, once each, instead of at every load and into MUJOCO_LOG.TXT
-        mujoco.set_mju_user_warning(functools.cache(lambda text: print(f"warning: MuJoCo: {text}", file=sys.stderr)))
+        mujoco.set_mju_user_warning(mujoco_warning)
     try:
         env = gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
     except (gym.error.Error, ModuleNotFoundError) as e:
@@ -406,6 +406,11 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
         raise ConfigError(f"{env_id} has a {type(env.observation_space).__name__} observation space; {ALGO} needs a Box "
                           "(wrap it with gymnasium.wrappers.FlattenObservation)")
     return env
+
+
+@functools.cache  # each warning printed once
+def mujoco_warning(text: str) -> None:
+    print(f"warning: MuJoCo: {text}", file=sys.stderr)
 
 
 def make_train_envs(args: Args) -> gym.vector.VectorEnv:
