@@ -500,13 +500,11 @@ class Run:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
         device = next(saved[policy].parameters()).device
-        self.thread_choices = {1, torch.get_num_threads()} if args.threads == 0 and device.type == "cpu" else {1}
-        threads = f"1 or {max(self.thread_choices)} torch threads, whichever runs faster" if len(self.thread_choices) > 1 \
-            else f"{torch.get_num_threads()} torch threads"
+        self.thread_choices = {1, torch.get_num_threads()} if args.threads == 0 and device.type == "cpu" else set()
+        threads = " or ".join(map(str, sorted(self.thread_choices or {torch.get_num_threads()}))) + " torch threads"
         print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on {device} with {threads}; "
               f"run folder {self.dir}")
-        if len(self.thread_choices) > 1:  # --threads 0: the first window on one thread
-            torch.set_num_threads(1)
+        torch.set_num_threads(min(self.thread_choices or {torch.get_num_threads()}))  # --threads 0: first, one thread
         if checkpoint is None:
             source, preset = preset_of(args.env_id)
             flags = [f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()]
@@ -612,10 +610,9 @@ class Run:
         self.loop_start = time.perf_counter()
 
     def choose_threads(self) -> None:
-        """--threads 0 on a CPU: time the loop (evaluations and checkpoints left out) over windows of 250 steps, on one
-        thread or one per core; each window goes to the count whose latest window ran faster a step, and every 32nd to
-        the other, as other work comes and goes. A window already twice as slow as the best ends early. Beside one busy
-        process on 2 cores, a thread per core ran 11x slower than one; alone, 15% faster (benchmarks/threads.py)."""
+        """--threads 0 on a CPU: windows of 250 loop steps go to whichever of one thread and one per core ran the last
+        faster, every 32nd to the other, and end early once twice as slow as the best. Beside a busy process on 2 cores,
+        one per core ran 11x slower than one thread; alone, 15% faster (benchmarks/threads.py)."""
         self.loop_seconds, self.window_steps = self.loop_seconds + time.perf_counter() - self.loop_start, self.window_steps + 1
         too_slow = self.loop_seconds > 2 * 250 * min(self.step_seconds.values(), default=math.inf)
         if self.window_steps == 250 or too_slow:
