@@ -601,7 +601,7 @@ class Run:
     def choose_threads(self) -> None:
         """--threads 0 on a CPU: windows of 250 loop steps go to whichever of one thread and one per core ran the last
         faster, every 32nd to the other, and end early once twice as slow as the best. Beside a busy process on 2 cores,
-        one per core ran 11x slower than one thread; alone, 15% faster (benchmarks/threads.py)."""
+        one per core ran 9-11x slower than one thread; alone, 10-20% faster (benchmarks/threads.py)."""
         self.loop_seconds, self.window_steps = self.loop_seconds + time.perf_counter() - self.loop_start, self.window_steps + 1
         too_slow = self.loop_seconds > 2 * 250 * min(self.step_seconds.values(), default=math.inf)
         if self.window_steps == 250 or too_slow:

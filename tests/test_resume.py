@@ -116,12 +116,17 @@ def test_every_flag_beside_resume_wins_even_the_default(script, tmp_path):
         assert checkpoint["log_alpha"].item() == pytest.approx(math.log(0.2))
 
 
-@pytest.mark.parametrize("script", list(SCRIPTS))
-def test_resume_without_buffer_refills_learning_starts_transitions_first(script, tmp_path):
+def finished_600_step_run(script: str, tmp_path):
+    """The run folder of a finished 600-step run that makes one update a step from step 300 on."""
     every_step = ["--train-frequency", "1", "--gradient-steps", "1"] if script == "dqn_discrete.py" else []
     args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600", *every_step]
     assert_ok(run_main(script, *args, runs_dir=tmp_path))
-    run_dir = the_run_dir(tmp_path)
+    return the_run_dir(tmp_path)
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_resume_without_buffer_refills_learning_starts_transitions_first(script, tmp_path):
+    run_dir = finished_600_step_run(script, tmp_path)
     before = load_checkpoint(run_dir)
     assert before["buffer"]["size"] == 600 and before["num_updates"] == 301  # steps 300 to 600
     before["buffer"] = None  # as in a periodic checkpoint, or a final one whose buffer did not fit in memory
@@ -137,10 +142,7 @@ def test_resume_without_buffer_refills_learning_starts_transitions_first(script,
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_a_finished_run_extended_learns_from_its_first_new_step(script, tmp_path):
-    every_step = ["--train-frequency", "1", "--gradient-steps", "1"] if script == "dqn_discrete.py" else []
-    args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600", *every_step]
-    assert_ok(run_main(script, *args, runs_dir=tmp_path))
-    run_dir = the_run_dir(tmp_path)
+    run_dir = finished_600_step_run(script, tmp_path)
     assert load_checkpoint(run_dir)["num_updates"] == 301  # steps 300 to 600
     extended = run_main(script, "--resume", str(run_dir), "--total-timesteps", "700", runs_dir=tmp_path)
     assert_ok(extended)
