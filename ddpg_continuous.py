@@ -299,8 +299,8 @@ class Args(Hyperparameters):
     """make cuDNN choose deterministic kernels (same seed, same device: same results)"""
     device: str = "auto"
     """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
-    threads: int = 0
-    """torch's CPU threads; 0: on a CPU, one per core or one, whichever the run measures faster as it goes"""
+    threads: int = 1
+    """torch's CPU threads: one keeps a run fast beside other work on the CPU; 0 keeps torch's own default (one per core)"""
     compile: bool = False
     """compile the update functions with torch.compile (on CUDA: captured as CUDA graphs); the first updates wait"""
     runs_dir: str = "runs"
@@ -469,7 +469,7 @@ class Run:
         self.args, self.envs, self.rb, self.saved, self.policy_name = args, envs, rb, saved, policy  # evaluated, saved
         self.charts = charts or {}  # tag -> function giving the value to log with the losses
         self.weights = [p for m in saved.values() if isinstance(m, nn.Module) for p in m.parameters()]
-        self.weights += [t for t in saved.values() if isinstance(t, torch.Tensor)]
+        self.weights += [t for t in saved.values() if isinstance(t, torch.Tensor) and t.requires_grad]  # learned
         # refill_until: after a resume without the replay buffer, no update until it holds learning_starts new rows
         self.global_step = self.num_updates = self.episodes_done = self.refill_until = 0
         self.recent_returns, self.loss_sums, self.final_eval, self.stop_signal = deque(maxlen=10), {}, float("nan"), None
@@ -491,6 +491,8 @@ class Run:
         self.tracker = None
         if args.track:  # before the SummaryWriter exists, so that W&B mirrors everything it writes; save=False keeps
             import wandb  # a copy of the events file out of wandb/ (inside this folder), where it would be read again
+            for name, folder in [("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data")]:  # its logs: not in ~/.cache
+                os.environ.setdefault(name, os.path.join(self.dir, "wandb", folder))
             wandb.tensorboard.patch(root_logdir=self.dir, save=False)
             self.tracker = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=asdict(args),
                                       name=os.path.basename(self.dir), dir=self.dir, save_code=True)
@@ -500,11 +502,12 @@ class Run:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
         device = next(saved[policy].parameters()).device
-        self.thread_choices = {1, torch.get_num_threads()} if args.threads == 0 and device.type == "cpu" else set()
-        threads = " or ".join(map(str, sorted(self.thread_choices or {torch.get_num_threads()}))) + " torch threads"
-        print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on {device} with {threads}; "
-              f"run folder {self.dir}")
-        torch.set_num_threads(min(self.thread_choices or {torch.get_num_threads()}))  # --threads 0: first, one thread
+        print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on {device} with "
+              f"{torch.get_num_threads()} torch threads; run folder {self.dir}")
+        if args.total_timesteps <= self.learn_from:
+            when = "before" if args.total_timesteps < self.learn_from else "as"
+            print(f"warning: the run ends at step {args.total_timesteps}, {when} learning starts (step {self.learn_from}): "
+                  "no update before its end; raise --total-timesteps or lower --learning-starts")
         if checkpoint is None:
             source, preset = preset_of(args.env_id)
             flags = [f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()]
@@ -514,9 +517,6 @@ class Run:
         self.last_good_state = self.state(with_buffer=False)
         self.start_time = self.last_log_time = time.time()
         self.start_step = self.last_log_step = self.global_step
-        self.best_sps, self.slow_lines, self.loop_start, self.loop_seconds, self.window_steps = 0.0, 0, 0.0, 0.0, 0
-        self.windows = 0
-        self.step_seconds = {}  # thread count -> the loop's seconds a step over its latest window, for --threads 0
 
     def restore(self, checkpoint: dict) -> None:
         args = self.args
@@ -570,8 +570,6 @@ class Run:
                  real_next_obs: np.ndarray, infos: dict) -> None:
         """Everything a step does besides acting, storing and learning."""
         args, self.global_step, self.num_updates, self.obs = self.args, global_step, num_updates, obs
-        if len(self.thread_choices) > 1 and global_step > self.learn_from + args.num_envs:
-            self.choose_threads()
         if not np.isfinite(actions).all():
             self.stop_diverged("the policy's action")
         if not (np.isfinite(rewards).all() and np.isfinite(real_next_obs).all()):
@@ -607,20 +605,6 @@ class Run:
             print(f"stopped by signal {self.stop_signal} at step {global_step}; checkpoint written to {self.path}; "
                   f"continue with: python {SCRIPT} --resume {self.path}", flush=True)
             raise SystemExit(128 + self.stop_signal)
-        self.loop_start = time.perf_counter()
-
-    def choose_threads(self) -> None:
-        """--threads 0 on a CPU: windows of 250 loop steps go to whichever of one thread and one per core ran the last
-        faster, every 32nd to the other, and end early once twice as slow as the best. Beside a busy process on 2 cores,
-        one per core ran 9-11x slower than one thread; alone, 10-20% faster (benchmarks/threads.py)."""
-        self.loop_seconds, self.window_steps = self.loop_seconds + time.perf_counter() - self.loop_start, self.window_steps + 1
-        too_slow = self.loop_seconds > 2 * 250 * min(self.step_seconds.values(), default=math.inf)
-        if self.window_steps == 250 or too_slow:
-            self.step_seconds[torch.get_num_threads()] = self.loop_seconds / self.window_steps
-            self.loop_seconds, self.window_steps, self.windows = 0.0, 0, self.windows + 1
-            best = min(self.step_seconds, key=self.step_seconds.get)
-            retry = len(self.step_seconds) == 1 or self.windows % 32 == 0
-            torch.set_num_threads(next(n for n in self.thread_choices if n != best) if retry else best)
 
     def buffer_fits(self) -> bool:
         """Whether the replay buffer fits in half the free memory; if not, says what a run extended from the end will do."""
@@ -651,16 +635,11 @@ class Run:
         warm_up = step < self.learn_from
         # time left in the phase the run is in; none from an interval that spans the start of learning
         seconds_left = ((self.learn_from if warm_up else self.args.total_timesteps) - step) / max(sps, 1e-9)
-        learning = self.last_log_step >= self.learn_from  # the whole interval, which gives the rate to compare with
         left = "?:??:??" if self.last_log_step < self.learn_from <= step else datetime.timedelta(seconds=int(seconds_left))
         self.last_log_time, self.last_log_step = now, step
         recent = f"{np.mean(self.recent_returns):9.1f}" if self.recent_returns else "        -"
-        self.slow_lines = 0 if warm_up or sps > self.best_sps / 3 else self.slow_lines + 1  # two in a row: not one slow update
-        slow = "" if self.slow_lines < 2 else (f"; under a third of this run's {self.best_sps:.0f} steps/s: other work on "
-                                               "the CPU? run fewer at once, or --threads 1")
-        self.best_sps = max(self.best_sps, sps if learning else 0.0)
         print(f"step {step:>8}/{self.args.total_timesteps} | episodes {self.episodes_done:>5} | return (last 10) "
-              f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else "") + slow, flush=True)
+              f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else ""), flush=True)
 
     def state(self, with_buffer: bool) -> dict:
         state = {name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
@@ -779,7 +758,9 @@ def parse_args() -> tuple[Args, dict | None]:
         preset = Args(env_id=args.env_id, **preset_of(args.env_id)[1])
         return checkpoint_paths(tyro.cli(Args, args=argv, default=preset, description=DESCRIPTION)), None
     checkpoint = load_checkpoint(args.evaluate or args.resume)
-    saved = Args(**{f.name: checkpoint["args"][f.name] for f in fields(Args) if f.name in checkpoint["args"]})
+    # the thread count is the machine's, not the run's: a resume takes it from its own command line
+    kept = [f.name for f in fields(Args) if f.name in checkpoint["args"] and f.name != "threads"]
+    saved = Args(**{name: checkpoint["args"][name] for name in kept})
     args = checkpoint_paths(tyro.cli(Args, args=argv, default=saved, description=DESCRIPTION))  # flags given win
     for name in ["env_id", "hidden_sizes"]:  # the networks' shapes follow from both
         if getattr(args, name) != getattr(saved, name):

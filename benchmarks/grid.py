@@ -7,10 +7,13 @@
     python benchmarks/grid.py --algos dqn --env-ids CartPole-v1 --seeds 1 2 -- --total-timesteps 100000
 
 Each run gets its own folder `{out}/{env_id}/{algo}/seed{seed}/` holding the script's run folder (TensorBoard
-events, checkpoint) and `log.txt`, its console output as it comes. Every `--status-every` seconds without a
-finished run, a line says how far each running run is. A run that exits 0 writes `done.json` there; a rerun of
-the same command skips those and resumes the others from their last checkpoint. Failed runs are listed at the
-end with their logs, and the command then exits 1. Flags after `--` go to every script unchanged.
+events, checkpoint), `log.txt`, its console output as it comes, and `grid.json`, the settings it was started with.
+Every `--status-every` seconds without a finished run, a line says how far each running run is. A run that exits 0
+writes `done.json` there, with its settings; a rerun of the same command skips those and resumes the others from
+their last checkpoint. A folder that holds a run of other settings is never counted as done nor resumed: the grid
+stops before starting anything, naming it. Failed runs are listed at the end with their logs, and the command then
+exits 1. Flags after `--` go to every script unchanged. The smoke preset writes under `runs/grid-smoke` unless
+`--out` is given, apart from the published runs in `runs/grid`.
 
 Locally, `--jobs` runs go at once (default: one per core), each given `--threads` cores // jobs. With
 `--ray-address`, each run is a Ray task (one CPU) that receives this repository as its working directory and
@@ -91,6 +94,11 @@ class Run:
     def name(self) -> str:
         return f"{self.env_id}/{self.algo}/seed{self.seed}"
 
+    @property
+    def settings(self) -> dict:
+        """What makes two runs the same run: saved in grid.json and done.json, compared before a skip or a resume."""
+        return {"algo": self.algo, "env_id": self.env_id, "seed": self.seed, "flags": self.flags}
+
     def command(self, folder: Path) -> list[str]:
         """The script's command line, run from the repository root, writing under folder."""
         # --save-buffer: a run interrupted and resumed continues with its replay buffer, as if never stopped
@@ -116,6 +124,28 @@ def build_grid(args: argparse.Namespace) -> list[Run]:
         rows = [(args.algos, args.env_ids, args.seeds, args.extra)]
     return [Run(algo, env_id, seed, list(flags)) for algos, env_ids, seeds, flags in rows
             for env_id in env_ids for algo in algos for seed in seeds]
+
+
+def out_folder(args: argparse.Namespace) -> Path:
+    """--out, or by default runs/grid: runs/grid-smoke for the smoke preset, whose runs never mix with published ones."""
+    return (args.out or REPO / "runs" / ("grid-smoke" if args.preset == "smoke" else "grid")).resolve()
+
+
+def saved_settings(folder: Path) -> dict | None:
+    """The settings a run folder's grid.json (or, where a run finished before grid.json existed, done.json) holds."""
+    for name in ["grid.json", "done.json"]:
+        if (folder / name).exists():
+            return json.loads((folder / name).read_text()).get("settings", {})
+    return None
+
+
+def check_folders(grid: list[Run], out: Path) -> None:
+    """Stop, naming the folder, where one holds a run whose settings differ from those this grid would give it."""
+    for run in grid:
+        saved = saved_settings(out / run.name)
+        if saved is not None and saved != run.settings:
+            sys.exit(f"error: {out / run.name} holds a run of other settings ({' '.join(saved.get('flags', ['?']))}): "
+                     "give another --out, or remove that folder")
 
 
 def run_here(cmd: list[str], threads: int, log: Path) -> int:
@@ -170,7 +200,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds; none: the preset's")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="; ".join(f"{name}: {what}" for name, what in
                                                                              PRESET_HELP.items()))
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "grid", help="folder of the grid's runs")
+    parser.add_argument("--out", type=Path, help="folder of the grid's runs; none: runs/grid (smoke: runs/grid-smoke)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs at once on this machine")
     parser.add_argument("--ray-address", help="run each run as a task on this Ray cluster ('auto': the local one)")
     parser.add_argument("--status-every", type=float, default=300, help="seconds between lines on runs in progress")
@@ -182,7 +212,8 @@ def main() -> None:
     grid = build_grid(args)
     if not grid:
         sys.exit("error: --algos, --env-ids and --seeds select no run of the preset: check their spelling")
-    out = args.out.resolve()
+    out = out_folder(args)
+    check_folders(grid, out)
     todo = [run for run in grid if not (out / run.name / "done.json").exists()]
     print(f"grid: {len(grid)} runs, {len(grid) - len(todo)} already done, {len(todo)} to run, under {out}", flush=True)
 
@@ -198,6 +229,8 @@ def main() -> None:
 
         def launch(run: Run):
             folder = out / run.name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "grid.json").write_text(json.dumps({"settings": run.settings}))
             packed = pack(folder) if any(folder.glob("*/checkpoint.pt")) else None
             # the task writes in its own copy: replace our folder's path by a placeholder it fills in
             cmd = [part.replace(str(folder), "{folder}") for part in run.command(folder)]
@@ -219,6 +252,7 @@ def main() -> None:
         def start(run: Run):
             folder = out / run.name
             folder.mkdir(parents=True, exist_ok=True)
+            (folder / "grid.json").write_text(json.dumps({"settings": run.settings}))
             return pool.submit(run_here, run.command(folder), threads, folder / "log.txt")
 
         def collect(future, run: Run) -> int:
@@ -246,7 +280,8 @@ def main() -> None:
             if code == 0:
                 final = [line for line in (folder / "log.txt").read_text().splitlines() if line.startswith("done:")]
                 (folder / "done.json").write_text(json.dumps({"exit_code": 0, "finished": time.time(),
-                                                              "summary": final[-1] if final else ""}))
+                                                              "summary": final[-1] if final else "",
+                                                              "settings": run.settings}))
             else:
                 failed.append(run)
             print(f"[{done_count}/{len(todo)}, {elapsed / 60:.1f} min] {run.name}: "

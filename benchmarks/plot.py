@@ -13,6 +13,10 @@ Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmark
 Only finished runs (with `done.json`) are used; pass --include-unfinished to see runs in progress.
 A grid run in parts builds one table: rows of an existing `results.md` for env and algorithm pairs this grid
 does not hold are kept (the kept ones are listed), unless --fresh is given.
+
+The published folder, benchmarks/results, takes only runs started with exactly the settings the grid's
+`published` preset gives them (as their `grid.json` records): any other run there is refused in one line, naming
+it. Writing there lists the rows and plots it replaced.
 """
 
 import argparse
@@ -21,6 +25,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import grid  # benchmarks/grid.py: the published preset and the settings each run saved
 import numpy as np
 import settings  # benchmarks/settings.py: the --help format
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -55,10 +60,26 @@ def load_run(seed_folder: Path) -> dict | None:
             "wall_s": wall}
 
 
-def load_grid(grid: Path, include_unfinished: bool) -> dict[tuple[str, str], list[dict]]:
+PUBLISHED = Path(__file__).resolve().parent / "results"
+
+
+def check_published(folder: Path, include_unfinished: bool) -> None:
+    """Stop, naming the run, where a run in the grid folder was not started at the published preset's settings."""
+    published = {run.name: run.settings for run in grid.build_grid(argparse.Namespace(
+        preset="published", algos=None, env_ids=None, seeds=None, extra=[]))}
+    for seed_folder in sorted(folder.glob("*/*/seed*")):
+        if not include_unfinished and not (seed_folder / "done.json").exists():
+            continue
+        name = seed_folder.relative_to(folder).as_posix()
+        if grid.saved_settings(seed_folder) != published.get(name):
+            sys.exit(f"error: {seed_folder} was not run at the published preset's settings, so it cannot go into "
+                     f"{PUBLISHED}: run `benchmarks/grid.py --preset published`, or write elsewhere with --out")
+
+
+def load_grid(grid_folder: Path, include_unfinished: bool) -> dict[tuple[str, str], list[dict]]:
     """{(env_id, algo): [run, ...]} for every seed folder of the grid."""
     runs: dict[tuple[str, str], list[dict]] = {}
-    for seed_folder in sorted(grid.glob("*/*/seed*")):
+    for seed_folder in sorted(grid_folder.glob("*/*/seed*")):
         if not include_unfinished and not (seed_folder / "done.json").exists():
             continue
         run = load_run(seed_folder)
@@ -162,21 +183,30 @@ def main() -> None:
     if not args.no_png and importlib.util.find_spec("matplotlib") is None:
         sys.exit("error: the plots need matplotlib: pip install -r benchmarks/requirements-plot.txt (or pass --no-png "
                  "for the table alone)")
+    publishing = args.out is not None and args.out.resolve() == PUBLISHED
+    if publishing:
+        check_published(args.grid, args.include_unfinished)
     runs = load_grid(args.grid, args.include_unfinished)
     if not runs:
         sys.exit(f"error: no finished runs under {args.grid}: run benchmarks/grid.py first, or pass --include-unfinished")
     args.out = args.out or args.grid / "plots"
     args.out.mkdir(parents=True, exist_ok=True)
     results, text, kept = args.out / "results.md", table(runs), []
+    old_rows = results.read_text().splitlines()[2:] if results.exists() else []
     if results.exists() and not args.fresh:
         text, kept = merge_tables(text, results.read_text())
     results.write_text(text)
     print(text)
     if kept:
         print(f"kept from the earlier {results} (not in this grid): {', '.join(kept)}")
+    if publishing:
+        replaced = ["/".join(cell.strip() for cell in line.split("|")[1:3]) for line in old_rows
+                    if line not in text.splitlines()]
+        print(f"replaced in {results}: {', '.join(replaced) or 'no row'}")
+    pngs_before = set(args.out.glob("*.png"))
     if not args.no_png:
         for path in plot(runs, args.out):
-            print(f"wrote {path}")
+            print(f"{'replaced' if path in pngs_before else 'wrote'} {path}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ CLEANRL = {
     "dqn": {"learning-rate": "2.5e-4", "gamma": "0.99", "tau": "1.0", "target-network-frequency": "500",
             "batch-size": "128", "buffer-size": "10000", "hidden-sizes": "120 84", "start-e": "1.0", "end-e": "0.05",
             "exploration-fraction": "0.5", "train-frequency": "10", "gradient-steps": "1", "loss": "mse",
+            "max-grad-norm": "0",  # CleanRL does not clip the gradient
             "no-double-dqn": ""},  # a flag without a value; Acrobot-v1's preset would otherwise turn double DQN on
 }
 

@@ -7,7 +7,8 @@
 
 For each algorithm, runs ours and CleanRL's script alternately (A B A B ...), each a separate process, at
 CleanRL's defaults for everything both have (ours with periodic evaluation and checkpoints off, as CleanRL
-does neither). Both sides are measured the same way, from the wall times of their TensorBoard event files:
+does neither), and with equal thread counts: the peers run torch's default (one per core), so ours runs with
+`--threads 0`, which keeps it. Both sides are measured the same way, from the wall times of their TensorBoard event files:
 the training-phase steps/s is the steps between the first `charts/SPS` event at or after learning_starts and
 the last one, over the wall time between them. It prints per algorithm the median of each side, their ratio,
 the peak resident memory and both sides' mean return over their last 10 training episodes, per seed (so a
@@ -50,14 +51,14 @@ SB3 = {
     "sac": dict(script="sac_continuous.py", env_id="Pendulum-v1", total=10_000, learning_starts=5_000,
                 ours=settings.flags("sac", q_lr="3e-4", policy_frequency="1")),  # SB3: one learning rate, actor every step
     "dqn": dict(script="dqn_discrete.py", env_id="CartPole-v1", total=50_000, learning_starts=10_000,
-                ours=settings.flags("dqn", loss="huber")),  # SB3's DQN uses the Huber loss
+                ours=settings.flags("dqn", loss="huber", max_grad_norm="10")),  # SB3's DQN: Huber loss, clipping at 10
 }
 
 
 def ours_command(s: dict, seed: int, runs_dir: str) -> list[str]:
     return [sys.executable, str(REPO / s["script"]), "--runs-dir", runs_dir, "--env-id", s["env_id"], "--seed", str(seed),
             "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"]),
-            "--eval-frequency", "0", "--checkpoint-frequency", "0", *s["ours"]]
+            "--eval-frequency", "0", "--checkpoint-frequency", "0", "--threads", "0", *s["ours"]]
 
 
 def cleanrl_command(algo: str, seed: int, cleanrl_dir: str, python: str) -> list[str]:

@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 import ddpg_continuous
 import dqn_discrete
 import sac_continuous
-from tests.helpers import REPO, assert_ok, run_main, run_script, the_run_dir
+from tests.helpers import REPO, assert_ok, run_main, run_script, scalars, the_run_dir
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import breakdown  # noqa: E402
@@ -37,7 +37,7 @@ CLEANRL_DEFAULTS = {
                 policy_frequency=2, alpha=0.2, autotune=True, hidden_sizes=(256, 256)),
     "dqn": dict(buffer_size=10_000, gamma=0.99, tau=1.0, target_network_frequency=500, batch_size=128,
                 learning_rate=2.5e-4, start_e=1.0, end_e=0.05, exploration_fraction=0.5, train_frequency=10,
-                gradient_steps=1, hidden_sizes=(120, 84), loss="mse", double_dqn=False),
+                gradient_steps=1, hidden_sizes=(120, 84), loss="mse", double_dqn=False, max_grad_norm=0.0),
 }
 MODULES = {"ddpg": ddpg_continuous, "sac": sac_continuous, "dqn": dqn_discrete}
 
@@ -53,6 +53,7 @@ def test_both_sides_run_the_same_settings(algo):
     for flag in ["--env-id", "--seed", "--total-timesteps", "--learning-starts"]:
         assert ours[ours.index(flag) + 1] == cleanrl[cleanrl.index(flag) + 1], flag
     assert ours[ours.index("--eval-frequency") + 1] == "0"  # CleanRL evaluates nothing during training
+    assert ours[ours.index("--threads") + 1] == "0"  # torch's default thread count, as the peers run
     # our flags, read by our script's own parser (defaults included), must give CleanRL's values
     args = tyro.cli(MODULES[algo].Args, args=s["ours"])
     for name, value in CLEANRL_DEFAULTS[algo].items():
@@ -87,7 +88,7 @@ def test_the_grids_published_rows_give_every_setting_an_env_preset_would_change(
                     assert f"--{flag}" in flags or (value is True and f"--no-{flag}" in flags), (algo, env_id, name)
 
 
-@pytest.mark.parametrize("name", ["breakdown", "grid", "pendulum_ceiling", "plot", "solve", "speed", "threads"])
+@pytest.mark.parametrize("name", ["breakdown", "grid", "pendulum_ceiling", "plot", "solve", "speed"])
 def test_every_flag_of_a_benchmark_has_help_and_shows_its_default(name, monkeypatch, capsys):
     module = importlib.import_module(name)
     monkeypatch.setattr("sys.argv", [f"{name}.py", "--help"])
@@ -137,15 +138,16 @@ def test_threads_flag_reaches_torch(tmp_path):
 
 
 def test_threads_0_keeps_torchs_own_default_in_a_fresh_process(tmp_path):
-    """--threads 0 chooses between one thread and torch's default (one per core), read from a fresh interpreter, not
-    from this process, whose thread count other tests may have set."""
+    """--threads 0 leaves torch's default (one per core), read from a fresh interpreter, not from this process, whose
+    thread count other tests may have set; with no --threads a run takes one."""
     fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], capture_output=True,
                            text=True, check=True)
     default = int(fresh.stdout)
-    proc = run_script("ddpg_continuous.py", "--threads", "0", "--total-timesteps", "20", "--learning-starts", "10",
-                      "--batch-size", "4", "--eval-episodes", "1", "--device", "cpu", runs_dir=tmp_path)
-    assert_ok(proc)
-    assert (f"on cpu with 1 or {default} torch threads" if default > 1 else "on cpu with 1 torch threads") in proc.stdout
+    for flags, threads in [(["--threads", "0"], default), ([], 1)]:
+        proc = run_script("ddpg_continuous.py", *flags, "--total-timesteps", "20", "--learning-starts", "10",
+                          "--batch-size", "4", "--eval-episodes", "1", "--device", "cpu", runs_dir=tmp_path / str(threads))
+        assert_ok(proc)
+        assert f"on cpu with {threads} torch threads" in proc.stdout
 
 
 def test_steps_per_second_at_the_floor_replace_the_update_by_its_floor():
@@ -160,11 +162,15 @@ def test_steps_per_second_at_the_floor_replace_the_update_by_its_floor():
 
 
 def test_solve_summary_and_verdict_on_hand_made_runs():
-    runs = [{"seed": 1, "return": -140.0, "seconds": 30.0}, {"seed": 2, "return": -160.0, "seconds": 40.0},
-            {"seed": 3, "return": -190.0, "seconds": 20.0}]
+    runs = [{"seed": 1, "return": -140.0, "seconds": 30.0, "last_line": -130.0},
+            {"seed": 2, "return": -160.0, "seconds": 40.0, "last_line": -170.0},
+            {"seed": 3, "return": -190.0, "seconds": 20.0, "last_line": -160.0}]
     ours = solve.summary(runs)
+    # standard error: the deviations from -163.33 are 23.33, 3.33, -26.67; their squares sum to 1266.67, over n - 1 = 2
+    # that is 633.3, whose root 25.17 over sqrt(3) is 14.53
     assert ours == {"returns": [-140.0, -160.0, -190.0], "mean": pytest.approx(-163.333, abs=1e-3), "worst": -190.0,
-                    "median_s": 30.0, "fastest_s": 20.0, "slowest_s": 40.0}
+                    "stderr": pytest.approx(14.53, abs=0.01), "median_s": 30.0, "fastest_s": 20.0, "slowest_s": 40.0,
+                    "last_line_mean": pytest.approx(-153.333, abs=1e-3), "last_lines": [-130.0, -170.0, -160.0]}
     zoo = solve.summary([{"seed": 1, "return": -150.0, "seconds": 100.0}])
     assert solve.verdict("ddpg", ours, zoo) == ("mean -163.3 < -150; worst -190.0 < -180; time 0.30x zoo's <= 0.4x; "
                                                 "behind zoo on return")
@@ -175,10 +181,22 @@ def test_solve_summary_and_verdict_on_hand_made_runs():
     assert solve.on_shared_seeds(runs, [{"seed": 9, "return": -100.0}]) == "no seed run by both"
 
 
+def test_solve_counts_the_dqn_seeds_at_475_or_more_on_each_side():
+    ours = solve.summary([{"seed": s, "return": r, "seconds": 40.0} for s, r in enumerate([500, 475, 474.9, 500], 1)])
+    zoo = solve.summary([{"seed": s, "return": r, "seconds": 80.0} for s, r in enumerate([500, 200, 480], 1)])
+    assert solve.verdict("dqn", ours, None) == "ours 3 of 4 seeds at 475 or more, < 9 wanted"
+    # rl-zoo3 solves 2 of its 3: matching it is the target, and ours solves 3
+    assert solve.verdict("dqn", ours, zoo) == ("ours 3 of 4 seeds at 475 or more, rl-zoo3 2 of 3; >= 2 wanted; "
+                                               "time 0.50x zoo's <= 0.7x; ahead on return")
+
+
 @pytest.mark.slow
 def test_solve_scores_a_run_by_its_checkpoint_over_50_greedy_episodes(tmp_path):
     run = solve.run_ours("dqn", 3, ["--total-timesteps", "1500", "--learning-starts", "500"], None, tmp_path)
     assert run["seed"] == 3 and run["seconds"] > 0
+    # the figure the run's last line printed: its final evaluation, kept in the event file too
+    events = scalars(next(tmp_path.glob("*/checkpoint.pt")).parent)["eval/episodic_return"]
+    assert run["last_line"] == pytest.approx(events[-1][1], abs=0.051) and events[-1][0] == 1500
     # the same checkpoint evaluated here, greedily, over 50 episodes seeded as solve.py's are
     path = next(tmp_path.glob("*/checkpoint.pt"))
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
@@ -197,8 +215,8 @@ def test_solve_prints_and_writes_its_table_with_the_machine(tmp_path):
     result = json.loads((tmp_path / "s.json").read_text())["dqn"]
     (run,) = result["runs"]
     assert result["ours"]["returns"] == [run["return"]] and result["zoo"] is None
-    assert f"dqn seed 3: {run['return']:.1f} in {run['seconds']:.1f} s" in proc.stdout
-    assert f"| dqn, CartPole-v1 | ours | {run['return']:.1f} | {run['return']:.1f} |" in proc.stdout
+    assert f"dqn seed 3: {run['return']:.1f} (last line {run['last_line']:.1f}) in {run['seconds']:.1f} s" in proc.stdout
+    assert f"| dqn, CartPole-v1 | ours | {run['return']:.1f} | {run['return']:.1f} +- nan |" in proc.stdout
     assert "our flags: --total-timesteps 1500" in proc.stdout
     # the CPU is part of the result: the same seeds give other returns on another one
     machine = json.loads((tmp_path / "s.json").read_text())["machine"]

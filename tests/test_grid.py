@@ -14,6 +14,10 @@ import pytest
 
 from tests.helpers import REPO, scalars
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+import grid  # noqa: E402
+import plot  # noqa: E402
+
 # a few seconds per run, through gradient steps, evaluation and a checkpoint
 TINY = ["--total-timesteps", "400", "--learning-starts", "200", "--batch-size", "16", "--eval-frequency", "200",
         "--eval-episodes", "1", "--log-frequency", "100"]
@@ -99,15 +103,7 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     assert results.read_text().splitlines()[2:] == [row]
 
 
-def load_grid_module():
-    spec = importlib.util.spec_from_file_location("grid", REPO / "benchmarks" / "grid.py")
-    grid = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grid)
-    return grid
-
-
 def test_algos_env_ids_and_seeds_beside_a_preset_pick_a_part_of_it_with_its_flags():
-    grid = load_grid_module()
 
     def runs(**chosen):
         args = dict(algos=None, env_ids=None, seeds=None, preset="published", extra=["--cuda-off"]) | chosen
@@ -128,7 +124,6 @@ def test_algos_env_ids_and_seeds_beside_a_preset_pick_a_part_of_it_with_its_flag
 
 
 def test_the_command_for_an_interrupted_run_resumes_its_checkpoint_with_buffer(tmp_path):
-    grid = load_grid_module()
     run = grid.Run("sac", "Pendulum-v1", 3, ["--total-timesteps", "400"])
     folder = tmp_path / run.name
     assert "--resume" not in run.command(folder)
@@ -138,6 +133,68 @@ def test_the_command_for_an_interrupted_run_resumes_its_checkpoint_with_buffer(t
     assert "--save-buffer" in command  # the resumed run gets its replay buffer back
     assert command[0] == "sac_continuous.py" and command[-2:] == [
         "--resume", str(folder / "Pendulum-v1__sac_continuous__3__1" / "checkpoint.pt")]
+
+
+def test_the_smoke_preset_writes_apart_from_the_published_runs(tmp_path):
+    out = lambda **a: grid.out_folder(grid.argparse.Namespace(**{"out": None, "preset": None} | a))  # noqa: E731
+    assert out(preset="smoke") == REPO / "runs" / "grid-smoke"
+    assert out(preset="published") == out() == REPO / "runs" / "grid"
+    assert out(preset="smoke", out=tmp_path) == tmp_path
+
+
+@pytest.mark.parametrize("saved", [{"settings": {"algo": "ddpg", "env_id": "Pendulum-v1", "seed": 1, "flags": ["--total-timesteps", "600"]}},
+                                   {"exit_code": 0}])  # a smoke run's settings; a done.json that names none
+def test_a_folder_holding_a_run_of_other_settings_is_neither_counted_as_done_nor_resumed(saved, tmp_path):
+    folder = tmp_path / "grid" / "Pendulum-v1" / "ddpg" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "done.json").write_text(json.dumps(saved))
+    refused = run_grid("--preset", "published", "--algos", "ddpg", "--env-ids", "Pendulum-v1", "--seeds", "1",
+                       "--out", str(tmp_path / "grid"))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (f"error: {folder} holds a run of other settings "
+                              f"({' '.join(saved.get('settings', {}).get('flags', ['?']))}): give another --out, or "
+                              "remove that folder\n")
+    assert sorted(p.name for p in folder.iterdir()) == ["done.json"]  # nothing started
+
+
+def fake_finished_run(folder: Path, settings: dict) -> None:
+    """A seed folder as grid.py leaves it: a run folder with a few logged episodes and evaluations, done.json."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(folder / "Pendulum-v1__ddpg_continuous__1__1")
+    for step in range(200, 2001, 200):
+        writer.add_scalar("charts/episodic_return", -1000.0 + step / 10, step)
+        writer.add_scalar("eval/episodic_return", -500.0 + step / 10, step)
+    writer.close()
+    (folder / "done.json").write_text(json.dumps({"exit_code": 0, "settings": settings}))
+
+
+def test_plot_puts_only_runs_at_the_published_settings_into_the_published_folder(tmp_path, monkeypatch, capsys):
+    published_folder = tmp_path / "results"
+    published_folder.mkdir()
+    old_row = "| Pendulum-v1 | ddpg | 20000 | 5 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1 s | - |"
+    kept_row = "| CartPole-v1 | dqn | 500000 | 5 | 2.0 +- 0.0 | 2.0 +- 0.0 | 2.0 +- 0.0 | 1 s | - |"
+    header = plot.table({}).splitlines()
+    (published_folder / "results.md").write_text("\n".join(header + [kept_row, old_row]) + "\n")
+    monkeypatch.setattr(plot, "PUBLISHED", published_folder)
+    (run,) = grid.build_grid(grid.argparse.Namespace(preset="published", algos=["ddpg"], env_ids=["Pendulum-v1"],
+                                                     seeds=[1], extra=[]))
+    smoke = dict(run.settings, flags=["--total-timesteps", "600"])
+    fake_finished_run(tmp_path / "grid" / run.name, smoke)
+    argv = ["plot.py", "--grid", str(tmp_path / "grid"), "--out", str(published_folder), "--no-png"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as refused:
+        plot.main()
+    assert refused.value.code == (f"error: {tmp_path / 'grid' / run.name} was not run at the published preset's "
+                                  f"settings, so it cannot go into {published_folder}: run `benchmarks/grid.py --preset "
+                                  "published`, or write elsewhere with --out")
+    assert (published_folder / "results.md").read_text().splitlines()[2:] == [kept_row, old_row]  # untouched
+
+    fake_finished_run(tmp_path / "grid" / run.name, run.settings)
+    plot.main()
+    assert f"replaced in {published_folder / 'results.md'}: Pendulum-v1/ddpg\n" in capsys.readouterr().out
+    rows = (published_folder / "results.md").read_text().splitlines()[2:]
+    assert rows[0] == kept_row and rows[1].startswith("| Pendulum-v1 | ddpg | 2000 | 1 | -300.0 +- 0.0 |")
 
 
 def free_port() -> int:

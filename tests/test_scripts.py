@@ -436,11 +436,15 @@ def test_track_without_wandb_installed_is_a_one_line_error(script, monkeypatch, 
 def test_track_syncs_the_scalars_to_wandb_offline(script, tmp_path):
     pytest.importorskip("wandb", reason="the optional extra: pip install -r requirements-track.txt")
     proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--eval-frequency", "0", "--track",
-                      "--wandb-project-name", "tests", runs_dir=tmp_path, cwd=tmp_path,
-                      env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+                      "--wandb-project-name", "tests", runs_dir=tmp_path / "runs", cwd=tmp_path,
+                      env={"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HOME": str(tmp_path / "home"),
+                           "XDG_CACHE_HOME": "", "XDG_DATA_HOME": ""})
     assert_ok(proc)
-    run_dir = the_run_dir(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [run_dir.name]  # W&B's files are in the run folder
+    (tmp_path / "home").mkdir(exist_ok=True)
+    assert [p for p in (tmp_path / "home").rglob("*")] == []  # W&B's cache (its debug logs) is not in ~/.cache
+    run_dir = the_run_dir(tmp_path / "runs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "runs"]  # W&B's files are in the run folder
+    assert list((run_dir / "wandb" / "cache").rglob("core-debug-*.log"))  # where they went
     (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
     synced, logged = wandb_history(wandb_file), scalars(run_dir)
     for tag in (SCRIPTS[script]["loss_tag"], "charts/episodic_return"):

@@ -257,7 +257,7 @@ def test_dqn_loop_acts_steps_stores_then_learns_on_its_schedule(monkeypatch, tmp
 
 def test_dqn_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
     _, recorder, args = run("dqn_discrete", monkeypatch, tmp_path, **DQN_SCHEDULE, gamma=0.7, double_dqn=True,
-                            loss="huber")
+                            loss="huber", max_grad_norm=3.5)
     s = recorder.saved
     q_calls = recorder.calls("update_q")
     assert len(q_calls) == 2 * (120 // 4 - 19 // 4)
@@ -265,6 +265,7 @@ def test_dqn_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
         assert call["q_network"] is s["q_network"] and call["optimizer"] is s["optimizer"]
         assert call["target_network"] is s["target_network"], "the TD target must use the target network Q'"
         assert call["gamma"] == 0.7 and call["double_dqn"] is True and call["loss_kind"] == "huber"
+        assert call["max_grad_norm"] == 3.5
     to_target = [c for c in recorder.calls("update_target") if same_tensors(c["target"], s["target_network"])]
     assert len(to_target) == 11  # steps 20, 30, ..., 120
     assert all(same_tensors(c["online"], s["q_network"]) and c["tau"] == 1.0 for c in to_target)  # Q' <- Q
