@@ -122,7 +122,9 @@ def bound_action(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torc
     return 0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(x)
 
 
-def squashed_log_prob(u: torch.Tensor, eps: torch.Tensor, log_std: torch.Tensor, half_range: torch.Tensor) -> torch.Tensor:
+def squashed_log_prob(
+    u: torch.Tensor, eps: torch.Tensor, log_std: torch.Tensor, half_range: torch.Tensor
+) -> torch.Tensor:
     """log pi(a|s) for a = mid + half_range * tanh(u), u = mean + std * eps: one value per row.
 
     Change of variables: log pi(a) = log N(u) - sum log |da/du|, with da/du = half_range * (1 - tanh(u)^2).
@@ -157,8 +159,14 @@ class TwinCritic(nn.Module):
         return torch.stack([self.q1(obs, action), self.q2(obs, action)])
 
 
-def soft_td_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor,
-                   next_log_prob: torch.Tensor, alpha: torch.Tensor, gamma: float) -> torch.Tensor:
+def soft_td_target(
+    reward: torch.Tensor,
+    terminated: torch.Tensor,
+    next_q: torch.Tensor,
+    next_log_prob: torch.Tensor,
+    alpha: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
     """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')), a' ~ pi(.|s').
 
     next_q has shape (2, batch). Only termination zeroes the future: a time-limit truncation still bootstraps.
@@ -172,17 +180,26 @@ def critic_loss(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def actor_loss(log_prob: torch.Tensor, q: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """mean(alpha * log pi(a~|s) - min_i Q_i(s, a~)): high Q and high entropy both lower it. Shapes (batch,), (2, batch)."""
+    """mean(alpha * log pi(a~|s) - min_i Q_i(s, a~)): high Q and high entropy both lower it.
+
+    Shapes (batch,) and (2, batch)."""
     return (alpha * log_prob - q.min(dim=0).values).mean()
 
 
 def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
-    """-mean(log alpha * (log pi + target_entropy)): its gradient, entropy - target, raises alpha when entropy is low."""
+    """-mean(log alpha * (log pi + target_entropy)): its gradient, entropy - target, raises alpha at low entropy."""
     return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
 
 
-def update_critic(critic: TwinCritic, critic_optimizer: torch.optim.Optimizer, actor: Actor, target_critic: TwinCritic,
-                  batch: tuple[torch.Tensor, ...], alpha: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+def update_critic(
+    critic: TwinCritic,
+    critic_optimizer: torch.optim.Optimizer,
+    actor: Actor,
+    target_critic: TwinCritic,
+    batch: tuple[torch.Tensor, ...],
+    alpha: torch.Tensor,
+    gamma: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One gradient step on both critics; returns each critic's squared TD error and mean Q, shapes (2,), detached."""
     obs, actions, rewards, next_obs, terminated = batch
     with torch.no_grad():  # y is a regression label: no gradient may flow into the targets or the policy
@@ -197,8 +214,9 @@ def update_critic(critic: TwinCritic, critic_optimizer: torch.optim.Optimizer, a
     return (q - y).pow(2).mean(dim=1), q.mean(dim=1)
 
 
-def update_actor(actor: Actor, actor_optimizer: torch.optim.Optimizer, critic: TwinCritic, obs: torch.Tensor,
-                 alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def update_actor(
+    actor: Actor, actor_optimizer: torch.optim.Optimizer, critic: TwinCritic, obs: torch.Tensor, alpha: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One gradient step on the policy; returns its loss and the log-probabilities of its actions, detached."""
     critic.requires_grad_(False)  # the policy step needs dQ/da, not gradients for the critics' weights
     actions, log_prob = actor.sample(obs)
@@ -210,8 +228,9 @@ def update_actor(actor: Actor, actor_optimizer: torch.optim.Optimizer, critic: T
     return loss.detach(), log_prob.detach()
 
 
-def update_alpha(log_alpha: torch.Tensor, alpha_optimizer: torch.optim.Optimizer, log_prob: torch.Tensor,
-                 target_entropy: float) -> torch.Tensor:
+def update_alpha(
+    log_alpha: torch.Tensor, alpha_optimizer: torch.optim.Optimizer, log_prob: torch.Tensor, target_entropy: float
+) -> torch.Tensor:
     """One gradient step on the temperature; returns its loss, detached."""
     loss = alpha_loss(log_alpha, log_prob, target_entropy)
     alpha_optimizer.zero_grad(set_to_none=True)
@@ -233,8 +252,9 @@ class ReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, device: torch.device):
         self.capacity, self.pos, self.size = capacity, 0, 0
         check_memory(capacity, 2 * obs_dim + action_dim + 2, device)  # refuses a buffer larger than the free memory
-        self.fields = [torch.zeros((capacity, *shape), device=device) for shape in [(obs_dim,), (action_dim,), (),
-                                                                                    (obs_dim,), ()]]
+        self.fields = [
+            torch.zeros((capacity, *shape), device=device) for shape in [(obs_dim,), (action_dim,), (), (obs_dim,), ()]
+        ]
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
         """Store one transition per env (numpy arrays); once the buffer is full, each overwrites the oldest."""
@@ -263,14 +283,30 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
     critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.q_lr, fused=True)
     # alpha = exp(log_alpha): optimizing the log keeps alpha positive
-    log_alpha = torch.log(torch.tensor([1.0 if args.autotune else args.alpha], device=device)).requires_grad_(args.autotune)
+    log_alpha = torch.log(torch.tensor([1.0 if args.autotune else args.alpha], device=device)).requires_grad_(
+        args.autotune
+    )
     alpha_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True)
     target_entropy = -float(action_dim) if args.target_entropy is None else args.target_entropy
     rb = ReplayBuffer(args.buffer_size, obs_dim, action_dim, device)
-    saved = {"actor": actor, "critic": critic, "target_critic": target_critic, "actor_optimizer": actor_optimizer,
-             "critic_optimizer": critic_optimizer, "alpha_optimizer": alpha_optimizer, "log_alpha": log_alpha}
-    run = Run(args, envs, rb, saved, policy="actor", checkpoint=checkpoint,
-              charts={"losses/alpha": lambda: log_alpha.exp().item()})
+    saved = {
+        "actor": actor,
+        "critic": critic,
+        "target_critic": target_critic,
+        "actor_optimizer": actor_optimizer,
+        "critic_optimizer": critic_optimizer,
+        "alpha_optimizer": alpha_optimizer,
+        "log_alpha": log_alpha,
+    }
+    run = Run(
+        args,
+        envs,
+        rb,
+        saved,
+        policy="actor",
+        checkpoint=checkpoint,
+        charts={"losses/alpha": lambda: log_alpha.exp().item()},
+    )
     envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
     if args.compile:  # from here on, the four update functions are their torch.compile'd selves
         compile_updates(device, [actor_optimizer, critic_optimizer, alpha_optimizer])
@@ -300,17 +336,26 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
             if global_step >= run.learn_from and rb.size >= args.batch_size:
                 batch = rb.sample(args.batch_size)
                 alpha = log_alpha.detach().exp()
-                qf_losses, q_means = update_critic(critic, critic_optimizer, actor, target_critic, batch, alpha, args.gamma)
+                qf_losses, q_means = update_critic(
+                    critic, critic_optimizer, actor, target_critic, batch, alpha, args.gamma
+                )
                 polyak_update(target_critic, critic, args.tau)
                 num_updates += 1
-                run.add_losses(qf1_loss=qf_losses[0], qf2_loss=qf_losses[1], qf_loss=qf_losses.mean(),
-                               qf1_values=q_means[0], qf2_values=q_means[1])
+                run.add_losses(
+                    qf1_loss=qf_losses[0],
+                    qf2_loss=qf_losses[1],
+                    qf_loss=qf_losses.mean(),
+                    qf1_values=q_means[0],
+                    qf2_values=q_means[1],
+                )
                 if num_updates % args.policy_frequency == 0:
                     for _ in range(args.policy_frequency):  # as many policy steps as were skipped: the same total
                         pi_loss, log_prob = update_actor(actor, actor_optimizer, critic, batch[0], alpha)
                         run.add_losses(actor_loss=pi_loss, entropy=-log_prob.mean())
                         if args.autotune:
-                            run.add_losses(alpha_loss=update_alpha(log_alpha, alpha_optimizer, log_prob, target_entropy))
+                            run.add_losses(
+                                alpha_loss=update_alpha(log_alpha, alpha_optimizer, log_prob, target_entropy)
+                            )
                             alpha = log_alpha.detach().exp()
 
             # 4. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
@@ -325,32 +370,53 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 # ---- Specific to SAC: the only part of the plumbing that differs between the three scripts ----------------
 ALGO, EVAL_FREQUENCY, LEARNING_RATES = "SAC", 5_000, "--q-lr and --policy-lr"
 UPDATES = ["update_critic", "update_actor", "update_alpha", "polyak_update"]  # what --compile compiles
-RULES = [("at least 1", lambda v: v >= 1, ["policy_frequency"]), ("0 or more", lambda v: v >= 0, ["alpha"]),
-         ("positive", lambda v: v > 0, ["policy_lr", "q_lr"])]  # the ranges of SAC's own flags
+RULES = [
+    ("at least 1", lambda v: v >= 1, ["policy_frequency"]),
+    ("0 or more", lambda v: v >= 0, ["alpha"]),
+    ("positive", lambda v: v > 0, ["policy_lr", "q_lr"]),
+]  # the ranges of SAC's own flags
 PRESETS = {  # the settings measured on envs other than the default's: where they come from, and the flags they set
-    "MuJoCo v5": ("CleanRL's SAC settings and budget", dict(total_timesteps=1_000_000, learning_starts=5_000,
-                  policy_lr=3e-4, q_lr=1e-3, tau=0.005, batch_size=256, policy_frequency=2))}
+    "MuJoCo v5": (
+        "CleanRL's SAC settings and budget",
+        dict(
+            total_timesteps=1_000_000,
+            learning_starts=5_000,
+            policy_lr=3e-4,
+            q_lr=1e-3,
+            tau=0.005,
+            batch_size=256,
+            policy_frequency=2,
+        ),
+    )
+}
 
 
 def check_action_space(env_id: str, space: gym.Space) -> None:
     if isinstance(space, gym.spaces.Discrete):
         raise ConfigError(f"{env_id} has a discrete action space: use dqn_discrete.py")
     if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"{env_id} has a {type(space).__name__} action space; SAC needs a Box "
-                          "(wrap the env to expose a Box)")
+        raise ConfigError(
+            f"{env_id} has a {type(space).__name__} action space; SAC needs a Box (wrap the env to expose a Box)"
+        )
     if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
-        raise ConfigError(f"{env_id} has an unbounded action space; SAC needs finite low and high "
-                          "(wrap it with gymnasium.wrappers.ClipAction or RescaleAction to bounded values)")
+        raise ConfigError(
+            f"{env_id} has an unbounded action space; SAC needs finite low and high "
+            "(wrap it with gymnasium.wrappers.ClipAction or RescaleAction to bounded values)"
+        )
 
 
 def evaluation_action(actor: Actor, obs: np.ndarray, args: Args, rng: np.random.Generator) -> np.ndarray:
     """SAC evaluates the squashed mean action, bound(tanh(mean(s)))."""
-    return actor.deterministic(torch.as_tensor(obs, dtype=torch.float32, device=actor.low.device)[None])[0].cpu().numpy()
+    return (
+        actor.deterministic(torch.as_tensor(obs, dtype=torch.float32, device=actor.low.device)[None])[0].cpu().numpy()
+    )
 
 
 def make_policy(obs_dim: int, action_space: gym.Space, args: Args) -> Actor:
     """The network that --evaluate loads a checkpoint's policy into."""
     return Actor(obs_dim, action_space.low, action_space.high, args.hidden_sizes)
+
+
 # ---- End of the part specific to SAC ------------------------------------------------------------------------
 
 
@@ -371,7 +437,7 @@ class Args(Hyperparameters):
     device: str = "auto"
     """training device: `auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1`, ..."""
     threads: int = 1
-    """torch's CPU threads: one keeps a run fast beside other work on the CPU; 0 keeps torch's own default (one per core)"""
+    """torch's CPU threads: one stays fast beside other work on the CPU; 0 keeps torch's default (one per core)"""
     compile: bool = False
     """compile the update functions with torch.compile (on CUDA: captured as CUDA graphs); the first updates wait"""
     runs_dir: str = "runs"
@@ -408,12 +474,27 @@ class ConfigError(Exception):
 
 
 def check_args(args: Args) -> None:
-    rules = [("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes",
-                                              "log_frequency", "video_episodes"]),
-             ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
-             ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
-             ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"])] + RULES
-    finite = [("a finite number", math.isfinite, [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)])]
+    rules = [
+        (
+            "at least 1",
+            lambda v: v >= 1,
+            [
+                "total_timesteps",
+                "num_envs",
+                "buffer_size",
+                "batch_size",
+                "eval_episodes",
+                "log_frequency",
+                "video_episodes",
+            ],
+        ),
+        ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
+        ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
+        ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"]),
+    ] + RULES
+    finite = [
+        ("a finite number", math.isfinite, [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)])
+    ]
     for wanted, holds, names in finite + rules:
         for name in names:
             if not holds(getattr(args, name)):
@@ -421,15 +502,20 @@ def check_args(args: Args) -> None:
     if not args.hidden_sizes or min(args.hidden_sizes) < 1:
         raise ConfigError(f"--hidden-sizes must be one or more layer widths of at least 1, got {args.hidden_sizes}")
     if args.batch_size > args.buffer_size:
-        raise ConfigError(f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
-                          "lower the batch size or raise the buffer size")
+        raise ConfigError(
+            f"--batch-size {args.batch_size} is larger than --buffer-size {args.buffer_size}: "
+            "lower the batch size or raise the buffer size"
+        )
     if args.track and importlib.util.find_spec("wandb") is None:
         raise ConfigError("--track needs wandb, which is not installed: pip install -r requirements-track.txt")
     if args.track and os.environ.get("WANDB_MODE") not in ("offline", "disabled"):
         import wandb  # login(prompt=False) looks for a key without asking for one
+
         if not wandb.login(prompt=False):
-            raise ConfigError("--track needs a W&B login: run `wandb login` (or set WANDB_API_KEY), or log offline with "
-                              "WANDB_MODE=offline and upload later with `wandb sync`")
+            raise ConfigError(
+                "--track needs a W&B login: run `wandb login` (or set WANDB_API_KEY), or log offline with "
+                "WANDB_MODE=offline and upload later with `wandb sync`"
+            )
 
 
 def setup(args: Args) -> torch.device:
@@ -466,8 +552,10 @@ def check_memory(capacity: int, row_size: int, device: torch.device) -> None:
     """Refuse a replay buffer of float32 rows larger than the device's free memory; print its size."""
     needed, free = capacity * row_size * 4, free_memory(device)
     if needed > free:
-        raise ConfigError(f"a replay buffer of {capacity} transitions needs {needed / 2**30:.1f} GiB but {device} has "
-                          f"{free / 2**30:.1f} GiB free: lower --buffer-size")
+        raise ConfigError(
+            f"a replay buffer of {capacity} transitions needs {needed / 2**30:.1f} GiB but {device} has "
+            f"{free / 2**30:.1f} GiB free: lower --buffer-size"
+        )
     print(f"replay buffer: {capacity} transitions x {row_size} floats = {needed / 2**20:.0f} MiB on {device}")
 
 
@@ -477,16 +565,21 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     if "mujoco" in str(getattr(gym.envs.registry.get(env_id), "entry_point", "")):
         import mujoco  # its warnings on stderr, once each, instead of at every load and into MUJOCO_LOG.TXT
+
         mujoco.set_mju_user_warning(mujoco_warning)
     try:
         env = gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
     except (gym.error.Error, ModuleNotFoundError) as e:
-        raise ConfigError(f"unknown environment id {env_id!r} ({' '.join(str(e).split())}); check the spelling and "
-                          "version, or install the package that registers it") from None
+        raise ConfigError(
+            f"unknown environment id {env_id!r} ({' '.join(str(e).split())}); check the spelling and "
+            "version, or install the package that registers it"
+        ) from None
     check_action_space(env_id, env.action_space)
     if not isinstance(env.observation_space, gym.spaces.Box):
-        raise ConfigError(f"{env_id} has a {type(env.observation_space).__name__} observation space; {ALGO} needs a Box "
-                          "(wrap it with gymnasium.wrappers.FlattenObservation)")
+        raise ConfigError(
+            f"{env_id} has a {type(env.observation_space).__name__} observation space; {ALGO} needs a Box "
+            "(wrap it with gymnasium.wrappers.FlattenObservation)"
+        )
     return env
 
 
@@ -499,13 +592,17 @@ def make_train_envs(args: Args) -> gym.vector.VectorEnv:
     env = make_env(args.env_id)  # fail early, with a clear message, before building the vector env
     env.close()
     if len(env.observation_space.shape) > 1:
-        print(f"note: {args.env_id}'s observations of shape {env.observation_space.shape} are flattened into the MLP's "
-              "input; images want a convolutional network, which this script does not have")
+        print(
+            f"note: {args.env_id}'s observations of shape {env.observation_space.shape} are flattened into the MLP's "
+            "input; images want a convolutional network, which this script does not have"
+        )
     # SAME_STEP autoreset: an ending step returns the next episode's first observation and puts the
     # true last one in infos["final_obs"], so no stored transition ever crosses an episode boundary.
     # Episode statistics are kept per env (cheaper than the vector wrapper) and arrive in infos["final_info"].
-    return gym.vector.SyncVectorEnv([lambda: gym.wrappers.RecordEpisodeStatistics(make_env(args.env_id))] * args.num_envs,
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return gym.vector.SyncVectorEnv(
+        [lambda: gym.wrappers.RecordEpisodeStatistics(make_env(args.env_id))] * args.num_envs,
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
 
 
 def evaluate(policy: nn.Module, args: Args, video_prefix: str, video_dir: str | None = None) -> np.ndarray:
@@ -514,8 +611,9 @@ def evaluate(policy: nn.Module, args: Args, video_prefix: str, video_dir: str | 
     if video_dir is not None:
         with warnings.catch_warnings():  # every file is named by its step, so no evaluation overwrites another's
             warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
-            env = gym.wrappers.RecordVideo(env, video_dir, name_prefix=video_prefix,
-                                           episode_trigger=lambda episode: episode < args.video_episodes)
+            env = gym.wrappers.RecordVideo(
+                env, video_dir, name_prefix=video_prefix, episode_trigger=lambda episode: episode < args.video_episodes
+            )
     rng = np.random.default_rng(args.seed + 1_000_000)  # its own generator: an evaluation never shifts training's draws
     returns = np.zeros(args.eval_episodes)
     for episode in range(args.eval_episodes):
@@ -535,17 +633,32 @@ class Run:
     """A training run's bookkeeping: its folder and TensorBoard log, the progress line, the NaN guard, evaluations,
     checkpoints (`saved` modules, buffer, envs, RNG states, counters) and the stop on Ctrl-C or SIGTERM."""
 
-    def __init__(self, args: Args, envs: gym.vector.VectorEnv, rb: ReplayBuffer, saved: dict, policy: str,
-                 checkpoint: dict | None, charts: dict | None = None):
+    def __init__(
+        self,
+        args: Args,
+        envs: gym.vector.VectorEnv,
+        rb: ReplayBuffer,
+        saved: dict,
+        policy: str,
+        checkpoint: dict | None,
+        charts: dict | None = None,
+    ):
         self.args, self.envs, self.rb, self.saved, self.policy_name = args, envs, rb, saved, policy  # evaluated, saved
         self.charts = charts or {}  # tag -> function giving the value to log with the losses
         self.weights = [p for m in saved.values() if isinstance(m, nn.Module) for p in m.parameters()]
         self.weights += [t for t in saved.values() if isinstance(t, torch.Tensor) and t.requires_grad]  # learned
         # refill_until: after a resume without the replay buffer, no update until it holds learning_starts new rows
         self.global_step = self.num_updates = self.episodes_done = self.refill_until = 0
-        self.recent_returns, self.loss_sums, self.final_eval, self.stop_signal = deque(maxlen=10), {}, float("nan"), None
+        self.recent_returns, self.loss_sums, self.final_eval, self.stop_signal = (
+            deque(maxlen=10),
+            {},
+            float("nan"),
+            None,
+        )
         if checkpoint is None:
-            name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}".replace("/", "-").replace(":", "-")
+            name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}".replace("/", "-").replace(
+                ":", "-"
+            )
             self.dir = os.path.join(args.runs_dir, name)
             self.obs, _ = envs.reset(seed=args.seed)
         else:
@@ -554,7 +667,9 @@ class Run:
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as e:
-            raise ConfigError(f"cannot create the run folder {self.dir!r} ({e.strerror}): give a writable --runs-dir") from None
+            raise ConfigError(
+                f"cannot create the run folder {self.dir!r} ({e.strerror}): give a writable --runs-dir"
+            ) from None
         if env_state(self.envs) is None:
             print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
         self.path = os.path.join(self.dir, "checkpoint.pt")
@@ -562,26 +677,40 @@ class Run:
         self.tracker = None
         if args.track:  # before the SummaryWriter exists, so that W&B mirrors everything it writes; save=False keeps
             import wandb  # a copy of the events file out of wandb/ (inside this folder), where it would be read again
+
             for name, folder in [("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data")]:  # its logs: not in ~/.cache
                 os.environ.setdefault(name, os.path.join(self.dir, "wandb", folder))
             wandb.tensorboard.patch(root_logdir=self.dir, save=False)
-            self.tracker = wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=asdict(args),
-                                      name=os.path.basename(self.dir), dir=self.dir, save_code=True)
+            self.tracker = wandb.init(
+                project=args.wandb_project_name,
+                entity=args.wandb_entity,
+                config=asdict(args),
+                name=os.path.basename(self.dir),
+                dir=self.dir,
+                save_code=True,
+            )
         # a resumed run drops what the stopped one logged after its checkpoint's step
         self.writer = SummaryWriter(self.dir, purge_step=self.global_step + 1 if checkpoint else None)
         if checkpoint is None:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
         device = next(saved[policy].parameters()).device
-        print(f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on {device} with "
-              f"{torch.get_num_threads()} torch threads; run folder {self.dir}")
+        print(
+            f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on {device} with "
+            f"{torch.get_num_threads()} torch threads; run folder {self.dir}"
+        )
         if args.total_timesteps <= self.learn_from:
             when = "before" if args.total_timesteps < self.learn_from else "as"
-            print(f"warning: the run ends at step {args.total_timesteps}, {when} learning starts (step {self.learn_from}): "
-                  "no update before its end; raise --total-timesteps or lower --learning-starts")
+            print(
+                f"warning: the run ends at step {args.total_timesteps}, {when} learning starts "
+                f"(step {self.learn_from}): "
+                "no update before its end; raise --total-timesteps or lower --learning-starts"
+            )
         if checkpoint is None:
             source, preset = preset_of(args.env_id)
-            flags = [f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()]
+            flags = [
+                f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()
+            ]
             print(f"settings: {source}{': ' * bool(flags)}{' '.join(flags)}; flags given win")
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -592,10 +721,14 @@ class Run:
     def restore(self, checkpoint: dict) -> None:
         args = self.args
         if args.total_timesteps <= checkpoint["global_step"]:
-            raise ConfigError(f"the checkpoint is at step {checkpoint['global_step']} and --total-timesteps is "
-                              f"{args.total_timesteps}: raise --total-timesteps to train on")
+            raise ConfigError(
+                f"the checkpoint is at step {checkpoint['global_step']} and --total-timesteps is "
+                f"{args.total_timesteps}: raise --total-timesteps to train on"
+            )
         for name, module in self.saved.items():
-            if isinstance(module, torch.Tensor):  # a learned tensor goes on from its saved value; a fixed one is the flag's
+            if isinstance(
+                module, torch.Tensor
+            ):  # a learned tensor goes on from its saved value; a fixed one is the flag's
                 if module.requires_grad:
                     with torch.no_grad():
                         module.copy_(checkpoint[name])
@@ -637,15 +770,25 @@ class Run:
             total, count = self.loss_sums.get(name, (0.0, 0))
             self.loss_sums[name] = (total + value, count + 1)
 
-    def end_step(self, global_step: int, num_updates: int, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-                 real_next_obs: np.ndarray, infos: dict) -> None:
+    def end_step(
+        self,
+        global_step: int,
+        num_updates: int,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        real_next_obs: np.ndarray,
+        infos: dict,
+    ) -> None:
         """Everything a step does besides acting, storing and learning."""
         args, self.global_step, self.num_updates, self.obs = self.args, global_step, num_updates, obs
         if not np.isfinite(actions).all():
             self.stop_diverged("the policy's action")
         if not (np.isfinite(rewards).all() and np.isfinite(real_next_obs).all()):
-            self.stop_diverged("the env's " + ("reward" if np.isfinite(real_next_obs).all() else "observation"),
-                               "check the env: its rewards and observations must be finite numbers")
+            self.stop_diverged(
+                "the env's " + ("reward" if np.isfinite(real_next_obs).all() else "observation"),
+                "check the env: its rewards and observations must be finite numbers",
+            )
         if "final_info" in infos:
             episode = infos["final_info"]["episode"]
             for i in np.flatnonzero(infos["final_info"]["_episode"]):
@@ -655,8 +798,11 @@ class Run:
                 self.writer.add_scalar("charts/episodic_length", episode["l"][i], global_step)
         finished = global_step >= args.total_timesteps
         stopping = self.stop_signal is not None  # read once: a signal arriving later in this step is seen at the next
-        save_now = finished or stopping or (args.checkpoint_frequency and is_due(global_step, args.checkpoint_frequency,
-                                                                                 args.num_envs))
+        save_now = (
+            finished
+            or stopping
+            or (args.checkpoint_frequency and is_due(global_step, args.checkpoint_frequency, args.num_envs))
+        )
         log_now = is_due(global_step, args.log_frequency, args.num_envs)
         if save_now or log_now:
             self.write_losses()
@@ -667,26 +813,34 @@ class Run:
             returns = evaluate(self.saved[self.policy_name], args, f"eval-step{global_step}", video_dir)
             self.final_eval = float(returns.mean())
             self.writer.add_scalar("eval/episodic_return", self.final_eval, global_step)
-            print(f"eval at step {global_step}: return {self.final_eval:.1f} +- {returns.std():.1f} "
-                  f"over {args.eval_episodes} episodes", flush=True)
+            print(
+                f"eval at step {global_step}: return {self.final_eval:.1f} +- {returns.std():.1f} "
+                f"over {args.eval_episodes} episodes",
+                flush=True,
+            )
         if save_now:  # the checkpoints of a stop by signal and of the end carry the buffer: those are the ones resumed
             with_buffer = args.save_buffer or stopping or (finished and self.buffer_fits())
             save_checkpoint(self.path, self.state(with_buffer))
         if stopping:
-            print(f"stopped by signal {self.stop_signal} at step {global_step}; checkpoint written to {self.path}; "
-                  f"continue with: python {SCRIPT} --resume {self.path}", flush=True)
+            print(
+                f"stopped by signal {self.stop_signal} at step {global_step}; checkpoint written to {self.path}; "
+                f"continue with: python {SCRIPT} --resume {self.path}",
+                flush=True,
+            )
             raise SystemExit(128 + self.stop_signal)
 
     def buffer_fits(self) -> bool:
-        """Whether the replay buffer fits in half the free memory; if not, says what a run extended from the end will do."""
-        needed = sum(field[:self.rb.size].nbytes for field in self.rb.fields)
+        """Whether the replay buffer fits in half the free memory; if not, says what extending the run will do."""
+        needed = sum(field[: self.rb.size].nbytes for field in self.rb.fields)
         if needed > free_memory(self.rb.fields[0].device) / 2:
-            print(f"note: the final checkpoint leaves out the replay buffer ({needed / 2**30:.1f} GiB): a run extended from "
-                  f"it collects {self.args.learning_starts} new transitions before learning")
+            print(
+                f"note: the final checkpoint leaves out the replay buffer ({needed / 2**30:.1f} GiB): "
+                f"a run extended from it collects {self.args.learning_starts} new transitions before learning"
+            )
         return needed <= free_memory(self.rb.fields[0].device) / 2
 
     def write_losses(self) -> None:
-        """Check the losses and weights are finite, log the losses' means, and keep this state as the last finite one."""
+        """Check that losses and weights are finite, log the losses' means, keep this state as the last finite one."""
         totals = torch.stack([total for total, _ in self.loss_sums.values()]).tolist() if self.loss_sums else []
         if not all(math.isfinite(total) for total in totals):
             self.stop_diverged("a loss")
@@ -706,28 +860,54 @@ class Run:
         warm_up = step < self.learn_from
         # time left in the phase the run is in; none from an interval that spans the start of learning
         seconds_left = ((self.learn_from if warm_up else self.args.total_timesteps) - step) / max(sps, 1e-9)
-        left = "?:??:??" if self.last_log_step < self.learn_from <= step else datetime.timedelta(seconds=int(seconds_left))
+        left = (
+            "?:??:??" if self.last_log_step < self.learn_from <= step else datetime.timedelta(seconds=int(seconds_left))
+        )
         self.last_log_time, self.last_log_step = now, step
         recent = f"{np.mean(self.recent_returns):9.1f}" if self.recent_returns else "        -"
-        print(f"step {step:>8}/{self.args.total_timesteps} | episodes {self.episodes_done:>5} | return (last 10) "
-              f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else ""), flush=True)
+        print(
+            f"step {step:>8}/{self.args.total_timesteps} | episodes {self.episodes_done:>5} | return (last 10) "
+            f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else ""),
+            flush=True,
+        )
 
     def state(self, with_buffer: bool) -> dict:
-        state = {name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
-                 for name, m in self.saved.items()}
-        state.update(script=SCRIPT, format=CHECKPOINT_FORMAT, args=asdict(self.args), policy=self.policy_name,
-                     global_step=self.global_step, num_updates=self.num_updates, episodes_done=self.episodes_done,
-                     refill_until=self.refill_until, recent_returns=list(self.recent_returns), envs=env_state(self.envs),
-                     obs=self.obs.copy(), buffer=buffer_state(self.rb) if with_buffer else None,
-                     rng=(random.getstate(), np.random.get_state(), torch.get_rng_state(),
-                          torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None))
+        state = {
+            name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
+            for name, m in self.saved.items()
+        }
+        state.update(
+            script=SCRIPT,
+            format=CHECKPOINT_FORMAT,
+            args=asdict(self.args),
+            policy=self.policy_name,
+            global_step=self.global_step,
+            num_updates=self.num_updates,
+            episodes_done=self.episodes_done,
+            refill_until=self.refill_until,
+            recent_returns=list(self.recent_returns),
+            envs=env_state(self.envs),
+            obs=self.obs.copy(),
+            buffer=buffer_state(self.rb) if with_buffer else None,
+            rng=(
+                random.getstate(),
+                np.random.get_state(),
+                torch.get_rng_state(),
+                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            ),
+        )
         return state
 
-    def stop_diverged(self, what: str, fix: str = f"lower {LEARNING_RATES}, or check the env's rewards and observations"):
+    def stop_diverged(
+        self, what: str, fix: str = f"lower {LEARNING_RATES}, or check the env's rewards and observations"
+    ):
         save_checkpoint(self.path, self.last_good_state)
         good_step = self.last_good_state["global_step"]
-        print(f"error: {what} became NaN or inf between steps {good_step} and {self.global_step}; {self.path} holds "
-              f"the last finite state (step {good_step}): {fix}", file=sys.stderr)
+        print(
+            f"error: {what} became NaN or inf between steps {good_step} and {self.global_step}; {self.path} holds "
+            f"the last finite state (step {good_step}): {fix}",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
 
     def __enter__(self) -> Run:
@@ -739,9 +919,11 @@ class Run:
         if self.tracker is not None:
             self.tracker.finish()
         if exc_type is None:
-            print(f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f} over "
-                  f"{self.args.eval_episodes} episodes; checkpoint {self.path}; over more episodes: "
-                  f"python {SCRIPT} --evaluate {self.dir} --eval-episodes 50")
+            print(
+                f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f} over "
+                f"{self.args.eval_episodes} episodes; checkpoint {self.path}; over more episodes: "
+                f"python {SCRIPT} --evaluate {self.dir} --eval-episodes 50"
+            )
 
 
 def is_due(global_step: int, every: int, num_envs: int) -> bool:
@@ -752,7 +934,9 @@ def is_due(global_step: int, every: int, num_envs: int) -> bool:
 def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer]) -> None:
     """--compile: each update function of the loop becomes its torch.compile'd self. On CUDA, mode reduce-overhead
     captures CUDA graphs and replays them, which needs the optimizers' step counts on the GPU (capturable)."""
-    for group in [group for optimizer in optimizers for group in optimizer.param_groups] if device.type == "cuda" else []:
+    for group in (
+        [group for optimizer in optimizers for group in optimizer.param_groups] if device.type == "cuda" else []
+    ):
         group["capturable"] = True
     for name in UPDATES:
         if not hasattr(globals()[name], "_torchdynamo_orig_callable"):  # compiled once per process
@@ -761,23 +945,29 @@ def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer
 
 def buffer_state(rb: ReplayBuffer) -> dict:
     """The replay buffer's rows in use and its position, for a checkpoint."""
-    return {"pos": rb.pos, "size": rb.size, "capacity": rb.capacity, "fields": [f[:rb.size].clone() for f in rb.fields]}
+    return {
+        "pos": rb.pos,
+        "size": rb.size,
+        "capacity": rb.capacity,
+        "fields": [f[: rb.size].clone() for f in rb.fields],
+    }
 
 
 def load_buffer_state(rb: ReplayBuffer, state: dict) -> None:
     rb.pos, rb.size = state["pos"], state["size"]
     for field, rows in zip(rb.fields, state["fields"]):
         if state["capacity"] != rb.capacity:  # another --buffer-size: the newest rows, oldest first
-            rows = torch.cat([rows[state["pos"]:], rows[:state["pos"]]])[-rb.capacity:]
+            rows = torch.cat([rows[state["pos"] :], rows[: state["pos"]]])[-rb.capacity :]
             rb.pos, rb.size = len(rows) % rb.capacity, len(rows)
-        field[:rb.size] = rows
+        field[: rb.size] = rows
 
 
 def env_state(envs: gym.vector.VectorEnv) -> bytes | None:
-    """The vector env pickled whole (episodes in progress, their statistics, the envs' RNGs), or None where it cannot be."""
+    """The vector env pickled whole (episodes in progress, their statistics, the envs' RNGs), or None if it can't be."""
     sync = envs.unwrapped
     env_fns, sync.env_fns = sync.env_fns, None  # closures cannot be pickled, and a restored vector env is never rebuilt
-    try:  # an EzPickle env (MuJoCo's) pickles as its constructor's arguments: its attributes carry the simulator's state
+    # an EzPickle env (MuJoCo's) pickles as its constructor's arguments: its attributes carry the simulator's state
+    try:
         return pickle.dumps((envs, [vars(env.unwrapped) for env in sync.envs]))
     except Exception:
         return None
@@ -807,23 +997,33 @@ def load_checkpoint(path: str) -> dict:
     try:  # weights_only=False because the file holds RNG states, settings and envs; load only checkpoints you trust.
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        raise ConfigError(f"{path!r} cannot be read as a checkpoint ({type(e).__name__}: {e}); it may be truncated or "
-                          "not a checkpoint: give another checkpoint.pt") from None
+        raise ConfigError(
+            f"{path!r} cannot be read as a checkpoint ({type(e).__name__}: {e}); it may be truncated or "
+            "not a checkpoint: give another checkpoint.pt"
+        ) from None
     writer = checkpoint.get("script") if isinstance(checkpoint, dict) else None
     if writer != SCRIPT:
         fix = f"use {writer}" if writer else f"give a checkpoint.pt that {SCRIPT} wrote"
-        raise ConfigError(f"{path!r} is not a checkpoint of {SCRIPT}; it was written by {writer or 'something else'}: {fix}")
+        raise ConfigError(
+            f"{path!r} is not a checkpoint of {SCRIPT}; it was written by {writer or 'something else'}: {fix}"
+        )
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path!r} is from an older version of {SCRIPT}, whose checkpoints hold other things: "
-                          "evaluate or resume it with that version, or start a new run")
+        raise ConfigError(
+            f"{path!r} is from an older version of {SCRIPT}, whose checkpoints hold other things: "
+            "evaluate or resume it with that version, or start a new run"
+        )
     return checkpoint
 
 
 def parse_args() -> tuple[Args, dict | None]:
     """The command line, and the checkpoint named by --resume or --evaluate, whose settings are then the defaults."""
     integers = {f"--{f.name.replace('_', '-')}" for f in fields(Args) if f.type == "int"}  # given 1e4: a whole number
-    argv = [str(int(float(a))) if flag in integers and re.fullmatch(r"[0-9.]+[eE]\+?[0-9]+", a) and float(a).is_integer()
-            else a for flag, a in zip(["", *sys.argv[1:]], sys.argv[1:])]
+    argv = [
+        str(int(float(a)))
+        if flag in integers and re.fullmatch(r"[0-9.]+[eE]\+?[0-9]+", a) and float(a).is_integer()
+        else a
+        for flag, a in zip(["", *sys.argv[1:]], sys.argv[1:])
+    ]
     args = checkpoint_paths(tyro.cli(Args, args=argv, description=DESCRIPTION))
     if not (args.resume or args.evaluate):  # parsed again over the env's preset: every flag given wins
         preset = Args(env_id=args.env_id, **preset_of(args.env_id)[1])
@@ -835,8 +1035,10 @@ def parse_args() -> tuple[Args, dict | None]:
     args = checkpoint_paths(tyro.cli(Args, args=argv, default=saved, description=DESCRIPTION))  # flags given win
     for name in ["env_id", "hidden_sizes"]:  # the networks' shapes follow from both
         if getattr(args, name) != getattr(saved, name):
-            raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
-                              f"{getattr(saved, name)}: a run keeps it (drop the flag, or start a new run without --resume)")
+            raise ConfigError(
+                f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
+                f"{getattr(saved, name)}: a run keeps it (drop the flag, or start a new run without --resume)"
+            )
     return args, checkpoint
 
 
@@ -863,8 +1065,10 @@ def evaluate_checkpoint(args: Args, checkpoint: dict) -> float:
     policy.load_state_dict(checkpoint[checkpoint["policy"]])
     video_dir = os.path.join(os.path.dirname(os.path.abspath(args.evaluate)), "videos") if args.capture_video else None
     returns = evaluate(policy, args, f"evaluate-step{checkpoint['global_step']}", video_dir)
-    print(f"{args.env_id} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
-          f"+- {returns.std():.1f} over {args.eval_episodes} episodes")
+    print(
+        f"{args.env_id} checkpoint at step {checkpoint['global_step']}: return {returns.mean():.1f} "
+        f"+- {returns.std():.1f} over {args.eval_episodes} episodes"
+    )
     return float(returns.mean())
 
 

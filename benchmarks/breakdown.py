@@ -57,6 +57,7 @@ def cleanrl_args(algo: str, **changes):
     args = tyro.cli(s["module"].Args, args=settings.flags(algo) + ["--env-id", s["env_id"]])
     return dataclasses.replace(args, **changes)
 
+
 # CleanRL's training-phase steps/s at these settings on a 2-core CPU like this one (measured from its
 # event files on 2026-11-25), for a run of this file alone; benchmarks/speed.py passes the figures of its own run.
 CLEANRL_TRAINING = {"ddpg": 330, "sac": 124, "dqn": 7445}
@@ -150,9 +151,15 @@ def time_phases(algo: str) -> dict:
     module.evaluate = evaluate_after_stop
     try:
         with tempfile.TemporaryDirectory() as runs_dir:
-            args = cleanrl_args(algo, runs_dir=runs_dir, total_timesteps=s["learning_starts"] + s["steps"],
-                                learning_starts=s["learning_starts"], eval_frequency=0, eval_episodes=1,
-                                checkpoint_frequency=0)
+            args = cleanrl_args(
+                algo,
+                runs_dir=runs_dir,
+                total_timesteps=s["learning_starts"] + s["steps"],
+                learning_starts=s["learning_starts"],
+                eval_frequency=0,
+                eval_episodes=1,
+                checkpoint_frequency=0,
+            )
             module.train(args)
     finally:
         module.evaluate = original_evaluate
@@ -160,8 +167,11 @@ def time_phases(algo: str) -> dict:
     total = clock.end - clock.start
     measured = dict(clock.totals)
     measured["other"] = total - sum(measured.values())
-    return {"steps_per_s": s["steps"] / total, "ms_per_step": {k: 1e3 * v / s["steps"] for k, v in measured.items()},
-            "whole_run": (s["learning_starts"] + s["steps"]) / (clock.end - clock.loop_start)}
+    return {
+        "steps_per_s": s["steps"] / total,
+        "ms_per_step": {k: 1e3 * v / s["steps"] for k, v in measured.items()},
+        "whole_run": (s["learning_starts"] + s["steps"]) / (clock.end - clock.loop_start),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,8 +189,13 @@ def update_cycle(algo: str):
         target_actor, target_critic = copy.deepcopy(actor), copy.deepcopy(critic)
         actor_opt = torch.optim.Adam(actor.parameters(), lr=a.learning_rate, fused=True)
         critic_opt = torch.optim.Adam(critic.parameters(), lr=a.learning_rate, fused=True)
-        batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
-                 torch.randn(batch_size, 3), torch.zeros(batch_size))
+        batch = (
+            torch.randn(batch_size, 3),
+            torch.rand(batch_size, 1),
+            torch.randn(batch_size),
+            torch.randn(batch_size, 3),
+            torch.zeros(batch_size),
+        )
 
         def cycle():  # policy_frequency critic steps, then one actor step and one target update
             for _ in range(a.policy_frequency):
@@ -188,6 +203,7 @@ def update_cycle(algo: str):
             m.update_actor(actor, actor_opt, critic, batch[0])
             m.polyak_update(target_actor, actor, a.tau)
             m.polyak_update(target_critic, critic, a.tau)
+
         return cycle, a.policy_frequency
     if algo == "sac":
         m = sac_continuous
@@ -198,8 +214,13 @@ def update_cycle(algo: str):
         actor_opt = torch.optim.Adam(actor.parameters(), lr=a.policy_lr, fused=True)
         critic_opt = torch.optim.Adam(critic.parameters(), lr=a.q_lr, fused=True)
         alpha_opt = torch.optim.Adam([log_alpha], lr=a.q_lr, fused=True)
-        batch = (torch.randn(batch_size, 3), torch.rand(batch_size, 1), torch.randn(batch_size),
-                 torch.randn(batch_size, 3), torch.zeros(batch_size))
+        batch = (
+            torch.randn(batch_size, 3),
+            torch.rand(batch_size, 1),
+            torch.randn(batch_size),
+            torch.randn(batch_size, 3),
+            torch.zeros(batch_size),
+        )
 
         def cycle():  # policy_frequency critic steps and target updates, then as many policy and alpha steps
             alpha = log_alpha.detach().exp()
@@ -210,16 +231,23 @@ def update_cycle(algo: str):
                 _, log_prob = m.update_actor(actor, actor_opt, critic, batch[0], alpha)
                 m.update_alpha(log_alpha, alpha_opt, log_prob, -1.0)
                 alpha = log_alpha.detach().exp()
+
         return cycle, a.policy_frequency
     m = dqn_discrete
     q_network = m.QNetwork(4, 2, a.hidden_sizes)
     target_network = copy.deepcopy(q_network)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=a.learning_rate, fused=True)
-    batch = (torch.randn(batch_size, 4), torch.randint(0, 2, (batch_size,)), torch.randn(batch_size),
-             torch.randn(batch_size, 4), torch.zeros(batch_size))
+    batch = (
+        torch.randn(batch_size, 4),
+        torch.randint(0, 2, (batch_size,)),
+        torch.randn(batch_size),
+        torch.randn(batch_size, 4),
+        torch.zeros(batch_size),
+    )
 
     def cycle():  # one update every 10 steps (the target copy every 500 steps: 2% of a cycle, left out)
         m.update_q(q_network, optimizer, target_network, batch, a.gamma, a.double_dqn, a.loss)
+
     return cycle, a.train_frequency
 
 
@@ -243,7 +271,9 @@ def matmul_flops(name: str, shapes: list) -> float:
 
 def matmul_alone(name: str, shapes: list):
     tensors = [torch.randn(*shape) for shape in shapes[:3] if shape]
-    op = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm, "aten::baddbmm": torch.baddbmm}[name]
+    op = {"aten::mm": torch.mm, "aten::addmm": torch.addmm, "aten::bmm": torch.bmm, "aten::baddbmm": torch.baddbmm}[
+        name
+    ]
     return lambda: op(*tensors)
 
 
@@ -260,8 +290,13 @@ def floor(algo: str) -> dict:
     for (name, shapes), count in calls.items():
         floor_time += count * median_time(matmul_alone(name, [list(s) for s in shapes]), number=200)
         flops += count * matmul_flops(name, [list(s) for s in shapes])
-    return {"update_ms": 1e3 * update_time, "floor_ms": 1e3 * floor_time / steps, "matmuls": sum(calls.values()),
-            "gflops": flops / floor_time / 1e9, "ratio": update_time / (floor_time / steps)}
+    return {
+        "update_ms": 1e3 * update_time,
+        "floor_ms": 1e3 * floor_time / steps,
+        "matmuls": sum(calls.values()),
+        "gflops": flops / floor_time / 1e9,
+        "ratio": update_time / (floor_time / steps),
+    }
 
 
 def thread_split(algo: str) -> dict[int, dict]:
@@ -293,8 +328,11 @@ def steps_per_s_at_floor(timing: dict, floor_ms: float, measure: str, learning_s
 def report(algos: list[str], runs: int = 3, cleanrl_sps: dict[str, float] | None = None) -> None:
     """Measure and print the tables for these algorithms, the median of `runs` runs each. `cleanrl_sps`: CleanRL's
     training-phase steps/s measured in the same session (benchmarks/speed.py); without it, those of 2026-11-25."""
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; our step at CleanRL's settings, "
-          f"{runs} runs each", flush=True)
+    print(
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; our step at CleanRL's settings, "
+        f"{runs} runs each",
+        flush=True,
+    )
     rows = []
     for algo in algos:
         timings = []
@@ -314,18 +352,25 @@ def report(algos: list[str], runs: int = 3, cleanrl_sps: dict[str, float] | None
         cells = " | ".join(f"{ms.get(n, 0.0):.3f} ({100 * ms.get(n, 0.0) / total:.0f}%)" for n in names)
         print(f"| {algo} | {timing['steps_per_s']:.0f} | {cells} |")
     source = "measured beside ours in this session" if cleanrl_sps else "measured on 2026-11-25, another day"
-    print("\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput). "
-          "At the floor: the training-phase steps/s of the median run above were its update to cost exactly the "
-          f"floor, the rest of its steps unchanged; CleanRL: {source}:")
-    print("| algo | update ms | floor ms | update / floor | matmuls per cycle | matmul GFLOP/s | steps/s at the floor | "
-          "CleanRL steps/s | at the floor / CleanRL |")
+    print(
+        "\nThe update against its floor (per env step; floor = matmul work / this machine's matmul throughput). "
+        "At the floor: the training-phase steps/s of the median run above were its update to cost exactly the "
+        f"floor, the rest of its steps unchanged; CleanRL: {source}:"
+    )
+    print(
+        "| algo | update ms | floor ms | update / floor | matmuls per cycle | matmul GFLOP/s | steps/s at the floor | "
+        "CleanRL steps/s | at the floor / CleanRL |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for algo, timing, f in rows:
         reference = (cleanrl_sps or CLEANRL_TRAINING)[algo]
-        bound = steps_per_s_at_floor(timing, f["floor_ms"], "training", SETTINGS[algo]["learning_starts"],
-                                     SETTINGS[algo]["steps"])
-        print(f"| {algo} | {f['update_ms']:.3f} | {f['floor_ms']:.3f} | {f['ratio']:.2f} | {f['matmuls']} | "
-              f"{f['gflops']:.0f} | {bound:.0f} | {reference:.0f} | {bound / reference:.2f} |")
+        bound = steps_per_s_at_floor(
+            timing, f["floor_ms"], "training", SETTINGS[algo]["learning_starts"], SETTINGS[algo]["steps"]
+        )
+        print(
+            f"| {algo} | {f['update_ms']:.3f} | {f['floor_ms']:.3f} | {f['ratio']:.2f} | {f['matmuls']} | "
+            f"{f['gflops']:.0f} | {bound:.0f} | {reference:.0f} | {bound / reference:.2f} |"
+        )
     print("\nThe update's non-matmul rest (update - floor, ms per env step) with one torch thread and with two:")
     print("| algo | update, 1 thread | floor, 1 | rest, 1 | update, 2 threads | floor, 2 | rest, 2 | rest 2 / rest 1 |")
     print("|---|---|---|---|---|---|---|---|")

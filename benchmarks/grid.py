@@ -44,18 +44,62 @@ SCRIPTS = {"ddpg": "ddpg_continuous.py", "sac": "sac_continuous.py", "dqn": "dqn
 # defaults became the fast ones pin the settings they were measured with (CleanRL's, but DDPG's actor every step).
 MEASURED_WITH = {"ddpg": settings.flags("ddpg", policy_frequency="1"), "sac": settings.flags("sac")}
 PENDULUM_BUDGET = ["--total-timesteps", "20000", "--learning-starts", "2000"]
-DQN_BUDGET = ["--total-timesteps", "500000", "--learning-starts", "10000", "--eval-frequency", "25000", "--eval-epsilon", "0"]
+DQN_BUDGET = [
+    "--total-timesteps",
+    "500000",
+    "--learning-starts",
+    "10000",
+    "--eval-frequency",
+    "25000",
+    "--eval-epsilon",
+    "0",
+]
 MUJOCO_BUDGET = ["--total-timesteps", "100000", "--learning-starts", "5000", "--eval-frequency", "10000"]
 # Settings found for other classic-control envs (rl-baselines3-zoo's published kind of schedule, tried here)
 KNOWN_GOOD = {
-    ("dqn", "Acrobot-v1"): ["--total-timesteps", "100000", "--learning-rate", "6.3e-4", "--batch-size", "128",
-                            "--buffer-size", "50000", "--target-network-frequency", "250", "--train-frequency", "4",
-                            "--gradient-steps", "4", "--exploration-fraction", "0.12", "--end-e", "0.1",
-                            "--double-dqn"],
-    ("dqn", "MountainCar-v0"): ["--total-timesteps", "120000", "--learning-rate", "4e-3", "--batch-size", "128",
-                                "--buffer-size", "10000", "--gamma", "0.98", "--target-network-frequency", "600",
-                                "--train-frequency", "16", "--gradient-steps", "8", "--exploration-fraction", "0.2",
-                                "--end-e", "0.07"],
+    ("dqn", "Acrobot-v1"): [
+        "--total-timesteps",
+        "100000",
+        "--learning-rate",
+        "6.3e-4",
+        "--batch-size",
+        "128",
+        "--buffer-size",
+        "50000",
+        "--target-network-frequency",
+        "250",
+        "--train-frequency",
+        "4",
+        "--gradient-steps",
+        "4",
+        "--exploration-fraction",
+        "0.12",
+        "--end-e",
+        "0.1",
+        "--double-dqn",
+    ],
+    ("dqn", "MountainCar-v0"): [
+        "--total-timesteps",
+        "120000",
+        "--learning-rate",
+        "4e-3",
+        "--batch-size",
+        "128",
+        "--buffer-size",
+        "10000",
+        "--gamma",
+        "0.98",
+        "--target-network-frequency",
+        "600",
+        "--train-frequency",
+        "16",
+        "--gradient-steps",
+        "8",
+        "--exploration-fraction",
+        "0.2",
+        "--end-e",
+        "0.07",
+    ],
 }
 PRESET_HELP = {
     "smoke": "4 runs of 600 steps, a few seconds each on an idle machine: checks the runner, the scripts and plot.py",
@@ -72,13 +116,35 @@ PRESETS = {
         (["sac"], ["HalfCheetah-v5", "Hopper-v5"], [1, 2, 3], MEASURED_WITH["sac"] + MUJOCO_BUDGET),
     ],
     # beyond the defaults: the README's known-good command lines, each run ending on 50 greedy evaluation episodes
-    "known-good": [([algo], [env_id], [1, 2, 3, 4, 5], flags + ["--eval-frequency", "0", "--eval-episodes", "50",
-                                                               "--eval-epsilon", "0"])
-                   for (algo, env_id), flags in KNOWN_GOOD.items()],
+    "known-good": [
+        (
+            [algo],
+            [env_id],
+            [1, 2, 3, 4, 5],
+            flags + ["--eval-frequency", "0", "--eval-episodes", "50", "--eval-epsilon", "0"],
+        )
+        for (algo, env_id), flags in KNOWN_GOOD.items()
+    ],
     "smoke": [  # a few seconds per run: checks that the runner, the scripts and the plot work together
-        (["ddpg", "sac"], ["Pendulum-v1"], [1, 2], ["--total-timesteps", "600", "--learning-starts", "300",
-                                                    "--batch-size", "32", "--eval-frequency", "300",
-                                                    "--eval-episodes", "1", "--log-frequency", "100"]),
+        (
+            ["ddpg", "sac"],
+            ["Pendulum-v1"],
+            [1, 2],
+            [
+                "--total-timesteps",
+                "600",
+                "--learning-starts",
+                "300",
+                "--batch-size",
+                "32",
+                "--eval-frequency",
+                "300",
+                "--eval-episodes",
+                "1",
+                "--log-frequency",
+                "100",
+            ],
+        ),
     ],
 }
 
@@ -102,8 +168,17 @@ class Run:
     def command(self, folder: Path) -> list[str]:
         """The script's command line, run from the repository root, writing under folder."""
         # --save-buffer: a run interrupted and resumed continues with its replay buffer, as if never stopped
-        cmd = [SCRIPTS[self.algo], "--env-id", self.env_id, "--seed", str(self.seed), "--runs-dir", str(folder),
-               "--save-buffer", *self.flags]
+        cmd = [
+            SCRIPTS[self.algo],
+            "--env-id",
+            self.env_id,
+            "--seed",
+            str(self.seed),
+            "--runs-dir",
+            str(folder),
+            "--save-buffer",
+            *self.flags,
+        ]
         checkpoints = sorted(folder.glob("*/checkpoint.pt"))
         if checkpoints:  # an interrupted earlier attempt: continue it rather than start over
             cmd += ["--resume", str(checkpoints[-1])]
@@ -116,14 +191,21 @@ def build_grid(args: argparse.Namespace) -> list[Run]:
         def pick(chosen, values):
             return [value for value in values if not chosen or value in chosen]
 
-        rows = [(pick(args.algos, algos), pick(args.env_ids, env_ids), pick(args.seeds, seeds), flags + args.extra)
-                for algos, env_ids, seeds, flags in PRESETS[args.preset]]
+        rows = [
+            (pick(args.algos, algos), pick(args.env_ids, env_ids), pick(args.seeds, seeds), flags + args.extra)
+            for algos, env_ids, seeds, flags in PRESETS[args.preset]
+        ]
     else:
         if not (args.algos and args.env_ids and args.seeds):
             sys.exit("error: give --algos, --env-ids and --seeds, or a --preset")
         rows = [(args.algos, args.env_ids, args.seeds, args.extra)]
-    return [Run(algo, env_id, seed, list(flags)) for algos, env_ids, seeds, flags in rows
-            for env_id in env_ids for algo in algos for seed in seeds]
+    return [
+        Run(algo, env_id, seed, list(flags))
+        for algos, env_ids, seeds, flags in rows
+        for env_id in env_ids
+        for algo in algos
+        for seed in seeds
+    ]
 
 
 def out_folder(args: argparse.Namespace) -> Path:
@@ -144,16 +226,19 @@ def check_folders(grid: list[Run], out: Path) -> None:
     for run in grid:
         saved = saved_settings(out / run.name)
         if saved is not None and saved != run.settings:
-            sys.exit(f"error: {out / run.name} holds a run of other settings ({' '.join(saved.get('flags', ['?']))}): "
-                     "give another --out, or remove that folder")
+            sys.exit(
+                f"error: {out / run.name} holds a run of other settings ({' '.join(saved.get('flags', ['?']))}): "
+                "give another --out, or remove that folder"
+            )
 
 
 def run_here(cmd: list[str], threads: int, log: Path) -> int:
     """Run one script in the current working directory, its console output going to `log` as it comes."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # numpy's BLAS too
     with open(log, "w") as out:
-        return subprocess.run([sys.executable, "-u", *cmd, "--threads", str(threads)], env=env, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
+        return subprocess.run(
+            [sys.executable, "-u", *cmd, "--threads", str(threads)], env=env, stdout=out, stderr=subprocess.STDOUT
+        ).returncode
 
 
 def progress(log: Path) -> str:
@@ -198,8 +283,9 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", choices=sorted(SCRIPTS), help="algorithms; none: the preset's")
     parser.add_argument("--env-ids", nargs="+", help="env ids; none: the preset's")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds; none: the preset's")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="; ".join(f"{name}: {what}" for name, what in
-                                                                             PRESET_HELP.items()))
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), help="; ".join(f"{name}: {what}" for name, what in PRESET_HELP.items())
+    )
     parser.add_argument("--out", type=Path, help="folder of the grid's runs; none: runs/grid (smoke: runs/grid-smoke)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs at once on this machine")
     parser.add_argument("--ray-address", help="run each run as a task on this Ray cluster ('auto': the local one)")
@@ -223,8 +309,10 @@ def main() -> None:
         except ImportError:
             sys.exit("error: --ray-address needs ray: pip install -r benchmarks/requirements-cluster.txt")
 
-        ray.init(address=args.ray_address, runtime_env={
-            "working_dir": str(REPO), "excludes": ["runs/", ".venv/", ".git/", "videos/", "*.pt"]})
+        ray.init(
+            address=args.ray_address,
+            runtime_env={"working_dir": str(REPO), "excludes": ["runs/", ".venv/", ".git/", "videos/", "*.pt"]},
+        )
         remote_task = ray.remote(num_cpus=1)(ray_task)
 
         def launch(run: Run):
@@ -279,14 +367,26 @@ def main() -> None:
             folder = out / run.name
             if code == 0:
                 final = [line for line in (folder / "log.txt").read_text().splitlines() if line.startswith("done:")]
-                (folder / "done.json").write_text(json.dumps({"exit_code": 0, "finished": time.time(),
-                                                              "summary": final[-1] if final else "",
-                                                              "settings": run.settings}))
+                (folder / "done.json").write_text(
+                    json.dumps(
+                        {
+                            "exit_code": 0,
+                            "finished": time.time(),
+                            "summary": final[-1] if final else "",
+                            "settings": run.settings,
+                        }
+                    )
+                )
             else:
                 failed.append(run)
-            print(f"[{done_count}/{len(todo)}, {elapsed / 60:.1f} min] {run.name}: "
-                  f"{'ok' if code == 0 else f'FAILED (exit {code})'}", flush=True)
-    print(f"grid finished in {(time.time() - started) / 60:.1f} min: {len(todo) - len(failed)} ok, {len(failed)} failed")
+            print(
+                f"[{done_count}/{len(todo)}, {elapsed / 60:.1f} min] {run.name}: "
+                f"{'ok' if code == 0 else f'FAILED (exit {code})'}",
+                flush=True,
+            )
+    print(
+        f"grid finished in {(time.time() - started) / 60:.1f} min: {len(todo) - len(failed)} ok, {len(failed)} failed"
+    )
     for run in failed:
         print(f"  failed: {run.name}, log {out / run.name / 'log.txt'}")
     if failed:

@@ -43,13 +43,14 @@ def angle_normalize(theta: np.ndarray) -> np.ndarray:
 
 def reward(theta: np.ndarray, theta_dot: np.ndarray, torque: np.ndarray) -> np.ndarray:
     """Pendulum-v1's reward for acting with `torque` in state (theta, theta_dot), as the env computes it."""
-    return -(angle_normalize(theta) ** 2 + 0.1 * theta_dot ** 2 + 0.001 * torque ** 2)
+    return -(angle_normalize(theta) ** 2 + 0.1 * theta_dot**2 + 0.001 * torque**2)
 
 
 def dynamics(theta: np.ndarray, theta_dot: np.ndarray, torque: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pendulum-v1's next state: semi-implicit Euler, the speed clipped to [-8, 8] before the angle moves."""
-    next_dot = np.clip(theta_dot + (3 * G / (2 * L) * np.sin(theta) + 3.0 / (M * L ** 2) * torque) * DT,
-                       -MAX_SPEED, MAX_SPEED)
+    next_dot = np.clip(
+        theta_dot + (3 * G / (2 * L) * np.sin(theta) + 3.0 / (M * L**2) * torque) * DT, -MAX_SPEED, MAX_SPEED
+    )
     return theta + next_dot * DT, next_dot
 
 
@@ -129,10 +130,13 @@ def load_actor(path: str):
     known = {k: v for k, v in checkpoint["args"].items() if k in script.Args.__dataclass_fields__}
     args = script.Args(**{**known, "device": "cpu"})
     if args.env_id != "Pendulum-v1":
-        sys.exit(f"error: {path} holds a {args.env_id} policy; the ceiling is Pendulum-v1's: give a Pendulum-v1 checkpoint")
+        sys.exit(
+            f"error: {path} holds a {args.env_id} policy; the ceiling is Pendulum-v1's: give a Pendulum-v1 checkpoint"
+        )
     env = gym.make(args.env_id)
-    actor = script.Actor(int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high,
-                         args.hidden_sizes)
+    actor = script.Actor(
+        int(np.prod(env.observation_space.shape)), env.action_space.low, env.action_space.high, args.hidden_sizes
+    )
     actor.load_state_dict(checkpoint["actor"])
     return actor, script, args
 
@@ -165,8 +169,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(range(1, 11)), help="seeds of the episodes")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per seed")
-    parser.add_argument("--grid", nargs=2, type=int, default=[401, 321], metavar=("N_THETA", "N_DOT"),
-                        help="the finer state grid's points in angle and angular velocity")
+    parser.add_argument(
+        "--grid",
+        nargs=2,
+        type=int,
+        default=[401, 321],
+        metavar=("N_THETA", "N_DOT"),
+        help="the finer state grid's points in angle and angular velocity",
+    )
     parser.add_argument("--actions", type=int, default=41, help="torques evenly spaced in [-2, 2], 0 among them if odd")
     parser.add_argument("--checkpoint", help="a DDPG or SAC checkpoint on Pendulum-v1 to play beside the best")
     parser.add_argument("--out", help="also write the figures to this JSON file")
@@ -176,10 +186,16 @@ def main() -> None:
     for name, (n_theta, n_dot) in (("coarse", coarse), ("fine", args.grid)):
         episodes = ceiling(args.seeds, args.episodes, n_theta, n_dot, args.actions)
         per_seed = {seed: statistics.mean(returns) for seed, returns in episodes.items()}
-        results[name] = {"grid": [n_theta, n_dot], "per_seed": per_seed, "mean": statistics.mean(per_seed.values()),
-                         "episodes": episodes}
-    print(f"Pendulum-v1, {args.episodes} episodes per seed (episode i of seed S seeded S + 1000000 + i), "
-          f"{args.actions} torques")
+        results[name] = {
+            "grid": [n_theta, n_dot],
+            "per_seed": per_seed,
+            "mean": statistics.mean(per_seed.values()),
+            "episodes": episodes,
+        }
+    print(
+        f"Pendulum-v1, {args.episodes} episodes per seed (episode i of seed S seeded S + 1000000 + i), "
+        f"{args.actions} torques"
+    )
     print("| seed | " + " | ".join(f"grid {r['grid'][0]}x{r['grid'][1]}" for r in results.values()) + " |")
     print("|---|" + "---|" * len(results))
     for seed in args.seeds:
@@ -190,8 +206,10 @@ def main() -> None:
         for seed in args.seeds:
             played, best = checkpoint_returns(args.checkpoint, seed, args.episodes), results["fine"]["episodes"][seed]
             results["checkpoint"]["episodes"][seed] = played
-            print(f"\nseed {seed}, {args.checkpoint}: {statistics.mean(played):.1f}, the best {statistics.mean(best):.1f}; "
-                  "per episode, largest loss first:")
+            print(
+                f"\nseed {seed}, {args.checkpoint}: {statistics.mean(played):.1f}, the best {statistics.mean(best):.1f}; "
+                "per episode, largest loss first:"
+            )
             for i in sorted(range(args.episodes), key=lambda i: played[i] - best[i]):
                 print(f"  episode {i}: {played[i]:.1f}, the best {best[i]:.1f}, lost {best[i] - played[i]:.1f}")
         upright, angle = return_from_upright(args.checkpoint)

@@ -51,13 +51,23 @@ def load_run(seed_folder: Path) -> dict | None:
     events = EventAccumulator(str(run_dirs[-1]), size_guidance={"scalars": 0})
     events.Reload()
     tags = events.Tags()["scalars"]
-    train = [(e.step, e.value) for e in events.Scalars("charts/episodic_return")] if "charts/episodic_return" in tags else []
-    evals = [(e.step, e.value) for e in events.Scalars("eval/episodic_return")] if "eval/episodic_return" in tags else []
+    train = (
+        [(e.step, e.value) for e in events.Scalars("charts/episodic_return")]
+        if "charts/episodic_return" in tags
+        else []
+    )
+    evals = (
+        [(e.step, e.value) for e in events.Scalars("eval/episodic_return")] if "eval/episodic_return" in tags else []
+    )
     times = [t for tag in tags for t in (events.Scalars(tag)[0].wall_time, events.Scalars(tag)[-1].wall_time)]
     wall = max(times) - min(times) if times else float("nan")  # first to last logged value
     last_step = max([s for s, _ in train + evals] or [0])
-    return {"train": np.array(train).reshape(-1, 2), "eval": np.array(evals).reshape(-1, 2), "steps": last_step,
-            "wall_s": wall}
+    return {
+        "train": np.array(train).reshape(-1, 2),
+        "eval": np.array(evals).reshape(-1, 2),
+        "steps": last_step,
+        "wall_s": wall,
+    }
 
 
 PUBLISHED = Path(__file__).resolve().parent / "results"
@@ -65,15 +75,21 @@ PUBLISHED = Path(__file__).resolve().parent / "results"
 
 def check_published(folder: Path, include_unfinished: bool) -> None:
     """Stop, naming the run, where a run in the grid folder was not started at the published preset's settings."""
-    published = {run.name: run.settings for run in grid.build_grid(argparse.Namespace(
-        preset="published", algos=None, env_ids=None, seeds=None, extra=[]))}
+    published = {
+        run.name: run.settings
+        for run in grid.build_grid(
+            argparse.Namespace(preset="published", algos=None, env_ids=None, seeds=None, extra=[])
+        )
+    }
     for seed_folder in sorted(folder.glob("*/*/seed*")):
         if not include_unfinished and not (seed_folder / "done.json").exists():
             continue
         name = seed_folder.relative_to(folder).as_posix()
         if grid.saved_settings(seed_folder) != published.get(name):
-            sys.exit(f"error: {seed_folder} was not run at the published preset's settings, so it cannot go into "
-                     f"{PUBLISHED}: run `benchmarks/grid.py --preset published`, or write elsewhere with --out")
+            sys.exit(
+                f"error: {seed_folder} was not run at the published preset's settings, so it cannot go into "
+                f"{PUBLISHED}: run `benchmarks/grid.py --preset published`, or write elsewhere with --out"
+            )
 
 
 def load_grid(grid_folder: Path, include_unfinished: bool) -> dict[tuple[str, str], list[dict]]:
@@ -94,23 +110,28 @@ def mean_std(values: list[float]) -> str:
 
 
 def table(runs: dict[tuple[str, str], list[dict]]) -> str:
-    lines = ["| env | algo | steps | seeds | final evaluation return | last 100 training episodes | "
-             "last 10 training episodes | wall time per run (median) | CleanRL |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| env | algo | steps | seeds | final evaluation return | last 100 training episodes | "
+        "last 10 training episodes | wall time per run (median) | CleanRL |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (env_id, algo), seeds in sorted(runs.items()):
         final_eval = [run["eval"][-1, 1] for run in seeds if len(run["eval"])]
         last100 = [run["train"][-100:, 1].mean() for run in seeds if len(run["train"])]
         last10 = [run["train"][-10:, 1].mean() for run in seeds if len(run["train"])]
         wall = np.nanmedian([run["wall_s"] for run in seeds])
         wall_text = f"{wall / 60:.1f} min" if wall >= 60 else f"{wall:.0f} s"
-        lines.append(f"| {env_id} | {algo} | {max(run['steps'] for run in seeds)} | {len(seeds)} | "
-                     f"{mean_std(final_eval) if final_eval else '-'} | {mean_std(last100) if last100 else '-'} | "
-                     f"{mean_std(last10) if last10 else '-'} | {wall_text} | {CLEANRL.get((env_id, algo), '-')} |")
+        lines.append(
+            f"| {env_id} | {algo} | {max(run['steps'] for run in seeds)} | {len(seeds)} | "
+            f"{mean_std(final_eval) if final_eval else '-'} | {mean_std(last100) if last100 else '-'} | "
+            f"{mean_std(last10) if last10 else '-'} | {wall_text} | {CLEANRL.get((env_id, algo), '-')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def merge_tables(new: str, old: str) -> tuple[str, list[str]]:
     """`new` plus the rows of `old` whose (env, algo) `new` lacks, sorted; also the kept rows' "env/algo" names."""
+
     def rows(text: str) -> dict[tuple[str, str], str]:
         lines = text.strip().splitlines()[2:]  # below the header and its |---| line
         return {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in lines if line.startswith("|")}
@@ -149,16 +170,20 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
             with warnings.catch_warnings():  # steps before any seed's 10th episode are nan: left blank
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
-            line, = ax_train.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
+            (line,) = ax_train.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
             ax_train.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
             eval_steps = sorted(set.intersection(*(set(run["eval"][:, 0]) for run in seeds)))
             if eval_steps:
                 values = np.array([[dict(map(tuple, run["eval"]))[s] for s in eval_steps] for run in seeds])
                 ax_eval.plot(eval_steps, values.mean(0), marker="o", color=line.get_color(), label=algo)
-                ax_eval.fill_between(eval_steps, values.mean(0) - values.std(0), values.mean(0) + values.std(0),
-                                     alpha=0.2, color=line.get_color())
-        ax_train.set(title=f"{env_id}: training return (last 10 episodes)", xlabel="environment steps",
-                     ylabel="return")
+                ax_eval.fill_between(
+                    eval_steps,
+                    values.mean(0) - values.std(0),
+                    values.mean(0) + values.std(0),
+                    alpha=0.2,
+                    color=line.get_color(),
+                )
+        ax_train.set(title=f"{env_id}: training return (last 10 episodes)", xlabel="environment steps", ylabel="return")
         ax_eval.set(title=f"{env_id}: deterministic evaluation", xlabel="environment steps", ylabel="return")
         for ax in (ax_train, ax_eval):
             ax.grid(alpha=0.3)
@@ -174,21 +199,29 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=settings.HelpFormatter)
     parser.add_argument("--grid", type=Path, default=Path("runs/grid"), help="folder benchmarks/grid.py wrote")
-    parser.add_argument("--out", type=Path, help="folder of the table and plots; none: GRID/plots (the published "
-                        "ones are benchmarks/results, written only when named)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder of the table and plots; none: GRID/plots (the published "
+        "ones are benchmarks/results, written only when named)",
+    )
     parser.add_argument("--include-unfinished", action="store_true", help="also runs without done.json")
     parser.add_argument("--no-png", action="store_true", help="write only the table (no matplotlib needed)")
     parser.add_argument("--fresh", action="store_true", help="drop the rows of an existing results.md")
     args = parser.parse_args()
     if not args.no_png and importlib.util.find_spec("matplotlib") is None:
-        sys.exit("error: the plots need matplotlib: pip install -r benchmarks/requirements-plot.txt (or pass --no-png "
-                 "for the table alone)")
+        sys.exit(
+            "error: the plots need matplotlib: pip install -r benchmarks/requirements-plot.txt (or pass --no-png "
+            "for the table alone)"
+        )
     publishing = args.out is not None and args.out.resolve() == PUBLISHED
     if publishing:
         check_published(args.grid, args.include_unfinished)
     runs = load_grid(args.grid, args.include_unfinished)
     if not runs:
-        sys.exit(f"error: no finished runs under {args.grid}: run benchmarks/grid.py first, or pass --include-unfinished")
+        sys.exit(
+            f"error: no finished runs under {args.grid}: run benchmarks/grid.py first, or pass --include-unfinished"
+        )
     args.out = args.out or args.grid / "plots"
     args.out.mkdir(parents=True, exist_ok=True)
     results, text, kept = args.out / "results.md", table(runs), []
@@ -200,8 +233,11 @@ def main() -> None:
     if kept:
         print(f"kept from the earlier {results} (not in this grid): {', '.join(kept)}")
     if publishing:
-        replaced = ["/".join(cell.strip() for cell in line.split("|")[1:3]) for line in old_rows
-                    if line not in text.splitlines()]
+        replaced = [
+            "/".join(cell.strip() for cell in line.split("|")[1:3])
+            for line in old_rows
+            if line not in text.splitlines()
+        ]
         print(f"replaced in {results}: {', '.join(replaced) or 'no row'}")
     pngs_before = set(args.out.glob("*.png"))
     if not args.no_png:

@@ -40,14 +40,48 @@ def make_model(algo: str, env: gym.Env, args) -> object:
     if algo == "ddpg":
         half_range = 0.5 * (env.action_space.high - env.action_space.low)
         noise = NormalActionNoise(np.zeros_like(half_range), 0.1 * half_range)
-        return DDPG("MlpPolicy", env, learning_rate=3e-4, buffer_size=1_000_000, batch_size=256, tau=0.005,
-                    train_freq=1, gradient_steps=1, action_noise=noise, policy_kwargs=dict(net_arch=[256, 256]), **common)
+        return DDPG(
+            "MlpPolicy",
+            env,
+            learning_rate=3e-4,
+            buffer_size=1_000_000,
+            batch_size=256,
+            tau=0.005,
+            train_freq=1,
+            gradient_steps=1,
+            action_noise=noise,
+            policy_kwargs=dict(net_arch=[256, 256]),
+            **common,
+        )
     if algo == "sac":
-        return SAC("MlpPolicy", env, learning_rate=3e-4, buffer_size=1_000_000, batch_size=256, tau=0.005,
-                   train_freq=1, gradient_steps=1, ent_coef="auto", policy_kwargs=dict(net_arch=[256, 256]), **common)
-    return DQN("MlpPolicy", env, learning_rate=2.5e-4, buffer_size=10_000, batch_size=128, tau=1.0, train_freq=10,
-               gradient_steps=1, target_update_interval=500, exploration_fraction=0.5, exploration_final_eps=0.05,
-               policy_kwargs=dict(net_arch=[120, 84]), **common)
+        return SAC(
+            "MlpPolicy",
+            env,
+            learning_rate=3e-4,
+            buffer_size=1_000_000,
+            batch_size=256,
+            tau=0.005,
+            train_freq=1,
+            gradient_steps=1,
+            ent_coef="auto",
+            policy_kwargs=dict(net_arch=[256, 256]),
+            **common,
+        )
+    return DQN(
+        "MlpPolicy",
+        env,
+        learning_rate=2.5e-4,
+        buffer_size=10_000,
+        batch_size=128,
+        tau=1.0,
+        train_freq=10,
+        gradient_steps=1,
+        target_update_interval=500,
+        exploration_fraction=0.5,
+        exploration_final_eps=0.05,
+        policy_kwargs=dict(net_arch=[120, 84]),
+        **common,
+    )
 
 
 def main() -> None:

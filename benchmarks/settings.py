@@ -9,15 +9,43 @@ pins them for the published rows measured with them; README.md shows the same co
 import argparse
 
 CLEANRL = {
-    "ddpg": {"learning-rate": "3e-4", "gamma": "0.99", "tau": "0.005", "batch-size": "256", "buffer-size": "1000000",
-             "hidden-sizes": "256 256", "exploration-noise": "0.1", "policy-frequency": "2"},
-    "sac": {"policy-lr": "3e-4", "q-lr": "1e-3", "gamma": "0.99", "tau": "0.005", "batch-size": "256",
-            "buffer-size": "1000000", "hidden-sizes": "256 256", "policy-frequency": "2"},
-    "dqn": {"learning-rate": "2.5e-4", "gamma": "0.99", "tau": "1.0", "target-network-frequency": "500",
-            "batch-size": "128", "buffer-size": "10000", "hidden-sizes": "120 84", "start-e": "1.0", "end-e": "0.05",
-            "exploration-fraction": "0.5", "train-frequency": "10", "gradient-steps": "1", "loss": "mse",
-            "max-grad-norm": "0",  # CleanRL does not clip the gradient
-            "no-double-dqn": ""},  # a flag without a value; Acrobot-v1's preset would otherwise turn double DQN on
+    "ddpg": {
+        "learning-rate": "3e-4",
+        "gamma": "0.99",
+        "tau": "0.005",
+        "batch-size": "256",
+        "buffer-size": "1000000",
+        "hidden-sizes": "256 256",
+        "exploration-noise": "0.1",
+        "policy-frequency": "2",
+    },
+    "sac": {
+        "policy-lr": "3e-4",
+        "q-lr": "1e-3",
+        "gamma": "0.99",
+        "tau": "0.005",
+        "batch-size": "256",
+        "buffer-size": "1000000",
+        "hidden-sizes": "256 256",
+        "policy-frequency": "2",
+    },
+    "dqn": {
+        "learning-rate": "2.5e-4",
+        "gamma": "0.99",
+        "tau": "1.0",
+        "target-network-frequency": "500",
+        "batch-size": "128",
+        "buffer-size": "10000",
+        "hidden-sizes": "120 84",
+        "start-e": "1.0",
+        "end-e": "0.05",
+        "exploration-fraction": "0.5",
+        "train-frequency": "10",
+        "gradient-steps": "1",
+        "loss": "mse",
+        "max-grad-norm": "0",  # CleanRL does not clip the gradient
+        "no-double-dqn": "",
+    },  # a flag without a value; Acrobot-v1's preset would otherwise turn double DQN on
 }
 
 

@@ -36,8 +36,12 @@ REPO = Path(__file__).resolve().parent.parent
 TASKS = {  # algo: (script, env id, zoo's algo name, the targets of the issue: mean, worst, wall-time ratio to zoo)
     "ddpg": ("ddpg_continuous.py", "Pendulum-v1", "ddpg", {"mean": -150, "worst": -180, "time_ratio": 0.4}),
     "sac": ("sac_continuous.py", "Pendulum-v1", "sac", {"mean": -150, "worst": -180, "time_ratio": 0.25}),
-    "dqn": ("dqn_discrete.py", "CartPole-v1", "dqn", {"mean": None, "worst": None, "solved": (475, 9),
-                                                        "time_ratio": 0.7}),
+    "dqn": (
+        "dqn_discrete.py",
+        "CartPole-v1",
+        "dqn",
+        {"mean": None, "worst": None, "solved": (475, 9), "time_ratio": 0.7},
+    ),
 }
 EVAL_EPISODES = 50
 
@@ -64,34 +68,74 @@ def run_ours(algo: str, seed: int, extra: list[str], threads: int | None, folder
     script, env_id, _, _ = TASKS[algo]
     thread_flags = ["--threads", str(threads)] if threads else []
     env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
-    seconds, trained = timed([sys.executable, script, "--seed", str(seed), "--runs-dir", str(folder), *thread_flags,
-                              *extra], env)
+    seconds, trained = timed(
+        [sys.executable, script, "--seed", str(seed), "--runs-dir", str(folder), *thread_flags, *extra], env
+    )
     last_line = float(re.search(r"final evaluation return (-?[\d.]+) over", trained).group(1))
     checkpoint = next(folder.glob("*/checkpoint.pt"))
     greedy = ["--eval-epsilon", "0"] if algo == "dqn" else []
-    _, out = timed([sys.executable, script, "--evaluate", str(checkpoint), "--seed", str(seed), "--eval-episodes",
-                    str(EVAL_EPISODES), *greedy, *thread_flags], env)
-    return {"seed": seed, "return": float(re.search(r"return (-?[\d.]+) \+-", out).group(1)), "seconds": seconds,
-            "last_line": last_line}
+    _, out = timed(
+        [
+            sys.executable,
+            script,
+            "--evaluate",
+            str(checkpoint),
+            "--seed",
+            str(seed),
+            "--eval-episodes",
+            str(EVAL_EPISODES),
+            *greedy,
+            *thread_flags,
+        ],
+        env,
+    )
+    return {
+        "seed": seed,
+        "return": float(re.search(r"return (-?[\d.]+) \+-", out).group(1)),
+        "seconds": seconds,
+        "last_line": last_line,
+    }
 
 
 def run_zoo(algo: str, seed: int, python: str, folder: Path) -> dict:
     _, env_id, zoo_algo, _ = TASKS[algo]
-    seconds, _ = timed([python, "-m", "rl_zoo3.train", "--algo", zoo_algo, "--env", env_id, "--seed", str(seed),
-                        "-f", str(folder)])
+    seconds, _ = timed(
+        [python, "-m", "rl_zoo3.train", "--algo", zoo_algo, "--env", env_id, "--seed", str(seed), "-f", str(folder)]
+    )
     model = next(folder.glob(f"{zoo_algo}/{env_id}_*/{env_id}.zip"))
-    _, out = timed([python, str(REPO / "benchmarks" / "zoo_peer.py"), "--algo", zoo_algo, "--model", str(model),
-                    "--env-id", env_id, "--seed", str(seed), "--episodes", str(EVAL_EPISODES)])
+    _, out = timed(
+        [
+            python,
+            str(REPO / "benchmarks" / "zoo_peer.py"),
+            "--algo",
+            zoo_algo,
+            "--model",
+            str(model),
+            "--env-id",
+            env_id,
+            "--seed",
+            str(seed),
+            "--episodes",
+            str(EVAL_EPISODES),
+        ]
+    )
     return {"seed": seed, "return": json.loads(out)["return"], "seconds": seconds}
 
 
 def summary(runs: list[dict]) -> dict:
     returns, seconds = [r["return"] for r in runs], [r["seconds"] for r in runs]
     last_lines = [r["last_line"] for r in runs if "last_line" in r]
-    return {"returns": returns, "mean": statistics.mean(returns), "worst": min(returns),
-            "stderr": statistics.stdev(returns) / len(returns) ** 0.5 if len(returns) > 1 else float("nan"),
-            "median_s": statistics.median(seconds), "fastest_s": min(seconds), "slowest_s": max(seconds),
-            "last_line_mean": statistics.mean(last_lines) if last_lines else None, "last_lines": last_lines}
+    return {
+        "returns": returns,
+        "mean": statistics.mean(returns),
+        "worst": min(returns),
+        "stderr": statistics.stdev(returns) / len(returns) ** 0.5 if len(returns) > 1 else float("nan"),
+        "median_s": statistics.median(seconds),
+        "fastest_s": min(seconds),
+        "slowest_s": max(seconds),
+        "last_line_mean": statistics.mean(last_lines) if last_lines else None,
+        "last_lines": last_lines,
+    }
 
 
 def on_shared_seeds(our_runs: list[dict], zoo_runs: list[dict]) -> str:
@@ -116,19 +160,26 @@ def verdict(algo: str, ours: dict, zoo: dict | None) -> str:
     if target["mean"] is not None:
         checks.append(f"mean {ours['mean']:.1f} {'>=' if ours['mean'] >= target['mean'] else '<'} {target['mean']}")
     if target["worst"] is not None:
-        checks.append(f"worst {ours['worst']:.1f} {'>=' if ours['worst'] >= target['worst'] else '<'} {target['worst']}")
+        checks.append(
+            f"worst {ours['worst']:.1f} {'>=' if ours['worst'] >= target['worst'] else '<'} {target['worst']}"
+        )
     if "solved" in target:
         threshold, wanted = target["solved"]
-        if zoo:  # at least as many as the peer; where the peer itself solves fewer than wanted, matching it is the target
+        if (
+            zoo
+        ):  # at least as many as the peer; where the peer itself solves fewer than wanted, matching it is the target
             wanted = min(wanted, solved(zoo, threshold))
         n = solved(ours, threshold)
-        checks.append(f"ours {n} of {len(ours['returns'])} seeds at {threshold} or more, "
-                      + (f"rl-zoo3 {solved(zoo, threshold)} of {len(zoo['returns'])}; " if zoo else "")
-                      + f"{'>=' if n >= wanted else '<'} {wanted} wanted")
+        checks.append(
+            f"ours {n} of {len(ours['returns'])} seeds at {threshold} or more, "
+            + (f"rl-zoo3 {solved(zoo, threshold)} of {len(zoo['returns'])}; " if zoo else "")
+            + f"{'>=' if n >= wanted else '<'} {wanted} wanted"
+        )
     if zoo:
         ratio = ours["median_s"] / zoo["median_s"]
-        checks.append(f"time {ratio:.2f}x zoo's {'<=' if ratio <= target['time_ratio'] else '>'} "
-                      f"{target['time_ratio']}x")
+        checks.append(
+            f"time {ratio:.2f}x zoo's {'<=' if ratio <= target['time_ratio'] else '>'} {target['time_ratio']}x"
+        )
         checks.append("ahead on return" if ours["mean"] > zoo["mean"] else "behind zoo on return")
     return "; ".join(checks)
 
@@ -148,10 +199,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
         for algo in args.algos:
             folders = [Path(tmp, algo, f"seed{seed}") for seed in args.seeds]
-            ours = list(pool.map(lambda s, f, algo=algo: run_ours(algo, s, args.extra, threads, f), args.seeds, folders))
+            ours = list(
+                pool.map(lambda s, f, algo=algo: run_ours(algo, s, args.extra, threads, f), args.seeds, folders)
+            )
             for run in ours:
-                print(f"{algo} seed {run['seed']}: {run['return']:.1f} (last line {run['last_line']:.1f}) in "
-                      f"{run['seconds']:.1f} s", flush=True)
+                print(
+                    f"{algo} seed {run['seed']}: {run['return']:.1f} (last line {run['last_line']:.1f}) in "
+                    f"{run['seconds']:.1f} s",
+                    flush=True,
+                )
             zoo = []
             for seed in args.zoo_seeds if args.zoo_python else []:  # one at a time, as rl-zoo3 is run by its users
                 zoo.append(run_zoo(algo, seed, args.zoo_python, Path(tmp, "zoo", algo, f"seed{seed}")))
@@ -160,19 +216,25 @@ def main() -> None:
 
     # returns, not only times, depend on the CPU: the same seeds and packages gave other returns on another one
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {cpu_model()}"
-    print(f"\nmachine: {machine}; {EVAL_EPISODES} evaluation episodes per run; wall time from start to exit"
-          + (f"; {args.jobs} runs at once with --threads 1: the times are not comparable" if args.jobs > 1 else "")
-          + (f"; our flags: {' '.join(args.extra)}" if args.extra else "; our runs at their defaults"))
-    print("| algo, env | who | returns (50 episodes) | mean +- s.e. | worst | last line, mean (10 episodes) | "
-          "wall time median (fastest, slowest) |")
+    print(
+        f"\nmachine: {machine}; {EVAL_EPISODES} evaluation episodes per run; wall time from start to exit"
+        + (f"; {args.jobs} runs at once with --threads 1: the times are not comparable" if args.jobs > 1 else "")
+        + (f"; our flags: {' '.join(args.extra)}" if args.extra else "; our runs at their defaults")
+    )
+    print(
+        "| algo, env | who | returns (50 episodes) | mean +- s.e. | worst | last line, mean (10 episodes) | "
+        "wall time median (fastest, slowest) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for algo, result in results.items():
         for who, s in (("ours", result["ours"]), ("rl-zoo3", result["zoo"])):
             if s:
                 last_line = "-" if s["last_line_mean"] is None else f"{s['last_line_mean']:.1f}"
-                print(f"| {algo}, {TASKS[algo][1]} | {who} | {' '.join(f'{r:.1f}' for r in s['returns'])} | "
-                      f"{s['mean']:.1f} +- {s['stderr']:.1f} | {s['worst']:.1f} | {last_line} | "
-                      f"{s['median_s']:.1f} s ({s['fastest_s']:.1f}, {s['slowest_s']:.1f}) |")
+                print(
+                    f"| {algo}, {TASKS[algo][1]} | {who} | {' '.join(f'{r:.1f}' for r in s['returns'])} | "
+                    f"{s['mean']:.1f} +- {s['stderr']:.1f} | {s['worst']:.1f} | {last_line} | "
+                    f"{s['median_s']:.1f} s ({s['fastest_s']:.1f}, {s['slowest_s']:.1f}) |"
+                )
     for algo, result in results.items():
         paired = f"; {on_shared_seeds(result['runs'], result['zoo_runs'])}" if result["zoo"] else ""
         print(f"{algo}: {verdict(algo, result['ours'], result['zoo'])}{paired}")

@@ -37,35 +37,97 @@ REPO = Path(__file__).resolve().parent.parent
 
 # CleanRL's scripts and the settings both sides run: CleanRL's settings (benchmarks/settings.py), a short budget.
 CLEANRL = {
-    "ddpg": dict(cleanrl="ddpg_continuous_action.py", script="ddpg_continuous.py", env_id="Pendulum-v1",
-                 total=15_000, learning_starts=5_000, ours=settings.flags("ddpg")),
-    "sac": dict(cleanrl="sac_continuous_action.py", script="sac_continuous.py", env_id="Pendulum-v1",
-                total=12_000, learning_starts=5_000, ours=settings.flags("sac")),
-    "dqn": dict(cleanrl="dqn.py", script="dqn_discrete.py", env_id="CartPole-v1", total=60_000,
-                learning_starts=10_000, ours=settings.flags("dqn")),
+    "ddpg": dict(
+        cleanrl="ddpg_continuous_action.py",
+        script="ddpg_continuous.py",
+        env_id="Pendulum-v1",
+        total=15_000,
+        learning_starts=5_000,
+        ours=settings.flags("ddpg"),
+    ),
+    "sac": dict(
+        cleanrl="sac_continuous_action.py",
+        script="sac_continuous.py",
+        env_id="Pendulum-v1",
+        total=12_000,
+        learning_starts=5_000,
+        ours=settings.flags("sac"),
+    ),
+    "dqn": dict(
+        cleanrl="dqn.py",
+        script="dqn_discrete.py",
+        env_id="CartPole-v1",
+        total=60_000,
+        learning_starts=10_000,
+        ours=settings.flags("dqn"),
+    ),
 }
 # Stable-Baselines3 at the same work: networks, batch, buffer, learning_starts, update schedule, learning rates.
 SB3 = {
-    "ddpg": dict(script="ddpg_continuous.py", env_id="Pendulum-v1", total=15_000, learning_starts=5_000,
-                 ours=settings.flags("ddpg", policy_frequency="1")),  # SB3's DDPG updates the actor every step
-    "sac": dict(script="sac_continuous.py", env_id="Pendulum-v1", total=10_000, learning_starts=5_000,
-                ours=settings.flags("sac", q_lr="3e-4", policy_frequency="1")),  # SB3: one learning rate, actor every step
-    "dqn": dict(script="dqn_discrete.py", env_id="CartPole-v1", total=50_000, learning_starts=10_000,
-                ours=settings.flags("dqn", loss="huber", max_grad_norm="10")),  # SB3's DQN: Huber loss, clipping at 10
+    "ddpg": dict(
+        script="ddpg_continuous.py",
+        env_id="Pendulum-v1",
+        total=15_000,
+        learning_starts=5_000,
+        ours=settings.flags("ddpg", policy_frequency="1"),
+    ),  # SB3's DDPG updates the actor every step
+    "sac": dict(
+        script="sac_continuous.py",
+        env_id="Pendulum-v1",
+        total=10_000,
+        learning_starts=5_000,
+        ours=settings.flags("sac", q_lr="3e-4", policy_frequency="1"),
+    ),  # SB3: one learning rate, actor every step
+    "dqn": dict(
+        script="dqn_discrete.py",
+        env_id="CartPole-v1",
+        total=50_000,
+        learning_starts=10_000,
+        ours=settings.flags("dqn", loss="huber", max_grad_norm="10"),
+    ),  # SB3's DQN: Huber loss, clipping at 10
 }
 
 
 def ours_command(s: dict, seed: int, runs_dir: str) -> list[str]:
-    return [sys.executable, str(REPO / s["script"]), "--runs-dir", runs_dir, "--env-id", s["env_id"], "--seed", str(seed),
-            "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"]),
-            "--eval-frequency", "0", "--checkpoint-frequency", "0", "--threads", "0", *s["ours"]]
+    return [
+        sys.executable,
+        str(REPO / s["script"]),
+        "--runs-dir",
+        runs_dir,
+        "--env-id",
+        s["env_id"],
+        "--seed",
+        str(seed),
+        "--total-timesteps",
+        str(s["total"]),
+        "--learning-starts",
+        str(s["learning_starts"]),
+        "--eval-frequency",
+        "0",
+        "--checkpoint-frequency",
+        "0",
+        "--threads",
+        "0",
+        *s["ours"],
+    ]
 
 
 def cleanrl_command(algo: str, seed: int, cleanrl_dir: str, python: str) -> list[str]:
     s = CLEANRL[algo]
-    return [python, str(Path(cleanrl_dir) / "cleanrl" / s["cleanrl"]), "--env-id", s["env_id"], "--seed", str(seed),
-            "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"]),
-            "--no-track", "--no-capture-video"]
+    return [
+        python,
+        str(Path(cleanrl_dir) / "cleanrl" / s["cleanrl"]),
+        "--env-id",
+        s["env_id"],
+        "--seed",
+        str(seed),
+        "--total-timesteps",
+        str(s["total"]),
+        "--learning-starts",
+        str(s["learning_starts"]),
+        "--no-track",
+        "--no-capture-video",
+    ]
 
 
 def run_measured(cmd: list[str], cwd: str, env: dict | None = None) -> tuple[str, float]:
@@ -113,8 +175,20 @@ def run_cleanrl(algo: str, seed: int, cleanrl_dir: str, python: str) -> dict:
 
 def run_sb3(algo: str, seed: int, python: str) -> dict:
     s = SB3[algo]
-    cmd = [python, str(REPO / "benchmarks" / "sb3_peer.py"), "--algo", algo, "--env-id", s["env_id"],
-           "--seed", str(seed), "--total-timesteps", str(s["total"]), "--learning-starts", str(s["learning_starts"])]
+    cmd = [
+        python,
+        str(REPO / "benchmarks" / "sb3_peer.py"),
+        "--algo",
+        algo,
+        "--env-id",
+        s["env_id"],
+        "--seed",
+        str(seed),
+        "--total-timesteps",
+        str(s["total"]),
+        "--learning-starts",
+        str(s["learning_starts"]),
+    ]
     text, rss = run_measured(cmd, cwd=str(REPO))
     return {**json.loads(text.strip().splitlines()[-1]), "rss_mib": rss}
 
@@ -127,16 +201,27 @@ def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: s
         results = []
         for seed in range(1, pairs + 1):
             results.append((ours(algo, seed), peer(algo, seed)))
-            print(f"{algo} seed {seed}: ours {results[-1][0]['sps']:.0f} steps/s, {name} {results[-1][1]['sps']:.0f}",
-                  flush=True)
+            print(
+                f"{algo} seed {seed}: ours {results[-1][0]['sps']:.0f} steps/s, {name} {results[-1][1]['sps']:.0f}",
+                flush=True,
+            )
         med = [statistics.median(r[side]["sps"] for r in results) for side in (0, 1)]
         peer_medians[algo] = med[1]
-        rows.append([algo, f"{med[0]:.0f}", f"{med[1]:.0f}", f"{med[0] / med[1]:.2f}",
-                     " / ".join(f"{max(r[side]['rss_mib'] for r in results):.0f}" for side in (0, 1)),
-                     *(" ".join(f"{r[side][returns]:.0f}" for r in results) for side in (0, 1)),
-                     ", ".join(f"{r[0]['sps']:.0f}/{r[1]['sps']:.0f}" for r in results)])
-    print(f"\n| algo | ours steps/s | {name} steps/s | ours / {name} | peak RSS MiB, ours / {name} | ours {label} "
-          f"(seeds 1-{pairs}) | {name} {label} | pairs, ours/{name} |")
+        rows.append(
+            [
+                algo,
+                f"{med[0]:.0f}",
+                f"{med[1]:.0f}",
+                f"{med[0] / med[1]:.2f}",
+                " / ".join(f"{max(r[side]['rss_mib'] for r in results):.0f}" for side in (0, 1)),
+                *(" ".join(f"{r[side][returns]:.0f}" for r in results) for side in (0, 1)),
+                ", ".join(f"{r[0]['sps']:.0f}/{r[1]['sps']:.0f}" for r in results),
+            ]
+        )
+    print(
+        f"\n| algo | ours steps/s | {name} steps/s | ours / {name} | peak RSS MiB, ours / {name} | ours {label} "
+        f"(seeds 1-{pairs}) | {name} {label} | pairs, ours/{name} |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
@@ -159,14 +244,29 @@ def main() -> None:
     cleanrl_sps = None
     if args.cleanrl_dir:
         print("\nOurs against CleanRL at CleanRL's settings; training phase, from event-file wall times:", flush=True)
-        cleanrl_sps = side_by_side("CleanRL", args.algos, args.pairs, lambda a, seed: run_ours(CLEANRL[a], seed),
-                                   lambda a, seed: run_cleanrl(a, seed, args.cleanrl_dir, args.cleanrl_python),
-                                   returns="last10", label="last-10 training return")
+        cleanrl_sps = side_by_side(
+            "CleanRL",
+            args.algos,
+            args.pairs,
+            lambda a, seed: run_ours(CLEANRL[a], seed),
+            lambda a, seed: run_cleanrl(a, seed, args.cleanrl_dir, args.cleanrl_python),
+            returns="last10",
+            label="last-10 training return",
+        )
     if args.sb3_python:
-        print("\nOurs against Stable-Baselines3 at SB3's comparable settings; training phase; final evaluation:",
-              flush=True)
-        side_by_side("SB3", args.algos, args.pairs, lambda a, seed: sb3_side_ours(a, seed),
-                     lambda a, seed: run_sb3(a, seed, args.sb3_python), returns="eval_return", label="final evaluation")
+        print(
+            "\nOurs against Stable-Baselines3 at SB3's comparable settings; training phase; final evaluation:",
+            flush=True,
+        )
+        side_by_side(
+            "SB3",
+            args.algos,
+            args.pairs,
+            lambda a, seed: sb3_side_ours(a, seed),
+            lambda a, seed: run_sb3(a, seed, args.sb3_python),
+            returns="eval_return",
+            label="final evaluation",
+        )
     if not args.no_breakdown:
         breakdown.report(args.algos, cleanrl_sps=cleanrl_sps)
 

@@ -66,8 +66,11 @@ class DictChoiceEnv(ChoiceEnv):
 
 
 gym.register("Countdown-v0", entry_point=CountdownEnv)
-gym.register("AngleCountdown-v0", entry_point=CountdownEnv,
-             kwargs={"action_low": 0.0, "action_high": 2 * np.pi, "action_dim": 12})
+gym.register(
+    "AngleCountdown-v0",
+    entry_point=CountdownEnv,
+    kwargs={"action_low": 0.0, "action_high": 2 * np.pi, "action_dim": 12},
+)
 gym.register("NaNReward-v0", entry_point=CountdownEnv, kwargs={"nan_after": 150})
 gym.register("Unbounded-v0", entry_point=CountdownEnv, kwargs={"action_low": -np.inf, "action_high": np.inf})
 gym.register("DictObservation-v0", entry_point=DictObservationEnv)

@@ -19,12 +19,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_script(script: str, *args: str, runs_dir: Path, timeout: float = 600, env: dict | None = None,
-               cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_script(
+    script: str, *args: str, runs_dir: Path, timeout: float = 600, env: dict | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
     """Run `python SCRIPT --runs-dir RUNS_DIR ARGS...` (from the repository root unless `cwd` is given, with `env`
     added to the environment); output captured as text."""
     cmd = [sys.executable, str(REPO / script), "--runs-dir", str(runs_dir), *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 @dataclass
@@ -124,8 +127,8 @@ def wandb_history(path: Path) -> dict[str, list[tuple[int, float]]]:
         if 32768 - pos % 32768 < 7:  # a block's last few bytes are padding
             pos += 32768 - pos % 32768
             continue
-        length, kind = struct.unpack("<HB", data[pos + 4:pos + 7])
-        pending, pos = pending + data[pos + 7:pos + 7 + length], pos + 7 + length
+        length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7])
+        pending, pos = pending + data[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(pending)

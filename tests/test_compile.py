@@ -28,11 +28,22 @@ def ddpg_cycle(m, updates, nets):
 
 def ddpg_nets(m):
     actor, critic = m.Actor(3, np.full(2, -2.0), np.full(2, 2.0)), m.Critic(3, 2)
-    batch = (torch.randn(64, 3), torch.rand(64, 2) * 4 - 2, torch.randn(64), torch.randn(64, 3),
-             (torch.rand(64) < 0.2).float())
-    return [actor, critic, copy.deepcopy(actor).requires_grad_(False), copy.deepcopy(critic).requires_grad_(False),
-            torch.optim.Adam(actor.parameters(), lr=1e-3, fused=True),
-            torch.optim.Adam(critic.parameters(), lr=1e-3, fused=True), batch]
+    batch = (
+        torch.randn(64, 3),
+        torch.rand(64, 2) * 4 - 2,
+        torch.randn(64),
+        torch.randn(64, 3),
+        (torch.rand(64) < 0.2).float(),
+    )
+    return [
+        actor,
+        critic,
+        copy.deepcopy(actor).requires_grad_(False),
+        copy.deepcopy(critic).requires_grad_(False),
+        torch.optim.Adam(actor.parameters(), lr=1e-3, fused=True),
+        torch.optim.Adam(critic.parameters(), lr=1e-3, fused=True),
+        batch,
+    ]
 
 
 def sac_cycle(m, updates, nets):
@@ -49,11 +60,23 @@ def sac_cycle(m, updates, nets):
 def sac_nets(m):
     actor, critic = m.Actor(3, np.full(2, -2.0), np.full(2, 2.0)), m.TwinCritic(3, 2)
     log_alpha = torch.zeros(1, requires_grad=True)
-    batch = (torch.randn(64, 3), torch.rand(64, 2) * 4 - 2, torch.randn(64), torch.randn(64, 3),
-             (torch.rand(64) < 0.2).float())
-    return [actor, critic, copy.deepcopy(critic).requires_grad_(False), log_alpha,
-            torch.optim.Adam(actor.parameters(), lr=1e-3, fused=True),
-            torch.optim.Adam(critic.parameters(), lr=1e-3, fused=True), torch.optim.Adam([log_alpha], lr=1e-3), batch]
+    batch = (
+        torch.randn(64, 3),
+        torch.rand(64, 2) * 4 - 2,
+        torch.randn(64),
+        torch.randn(64, 3),
+        (torch.rand(64) < 0.2).float(),
+    )
+    return [
+        actor,
+        critic,
+        copy.deepcopy(critic).requires_grad_(False),
+        log_alpha,
+        torch.optim.Adam(actor.parameters(), lr=1e-3, fused=True),
+        torch.optim.Adam(critic.parameters(), lr=1e-3, fused=True),
+        torch.optim.Adam([log_alpha], lr=1e-3),
+        batch,
+    ]
 
 
 def dqn_cycle(m, updates, nets):
@@ -66,14 +89,26 @@ def dqn_cycle(m, updates, nets):
 
 def dqn_nets(m):
     q_network = m.QNetwork(4, 3)
-    batch = (torch.randn(64, 4), torch.randint(3, (64,)), torch.randn(64), torch.randn(64, 4),
-             (torch.rand(64) < 0.2).float())
-    return [q_network, copy.deepcopy(q_network).requires_grad_(False),
-            torch.optim.Adam(q_network.parameters(), lr=1e-3, fused=True), batch]
+    batch = (
+        torch.randn(64, 4),
+        torch.randint(3, (64,)),
+        torch.randn(64),
+        torch.randn(64, 4),
+        (torch.rand(64) < 0.2).float(),
+    )
+    return [
+        q_network,
+        copy.deepcopy(q_network).requires_grad_(False),
+        torch.optim.Adam(q_network.parameters(), lr=1e-3, fused=True),
+        batch,
+    ]
 
 
-CASES = {"ddpg_continuous.py": (ddpg_nets, ddpg_cycle), "sac_continuous.py": (sac_nets, sac_cycle),
-         "dqn_discrete.py": (dqn_nets, dqn_cycle)}
+CASES = {
+    "ddpg_continuous.py": (ddpg_nets, ddpg_cycle),
+    "sac_continuous.py": (sac_nets, sac_cycle),
+    "dqn_discrete.py": (dqn_nets, dqn_cycle),
+}
 
 
 @pytest.mark.slow
@@ -99,15 +134,34 @@ def test_compiled_updates_give_the_eager_losses_and_weights(script):
             torch.testing.assert_close(b, a, **TOLERANCE, msg=f"cycle {step}")
     for a, b in zip(eager_weights, compiled_weights):
         torch.testing.assert_close(b, a, **TOLERANCE)
-    assert any(not torch.equal(a, b) for a, b in zip(eager_weights, [p.detach() for net in nets
-               if isinstance(net, torch.nn.Module) for p in net.parameters()])), "the updates changed nothing"
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            eager_weights, [p.detach() for net in nets if isinstance(net, torch.nn.Module) for p in net.parameters()]
+        )
+    ), "the updates changed nothing"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_compiled_run_trains_logs_saves_and_resumes(script, tmp_path):
-    args = ["--env-id", SCRIPTS[script]["env_id"], "--compile", "--total-timesteps", "400", "--learning-starts", "200",
-            "--batch-size", "32", "--log-frequency", "100", "--eval-episodes", "1", "--save-buffer", *schedule(script)]
+    args = [
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        "--compile",
+        "--total-timesteps",
+        "400",
+        "--learning-starts",
+        "200",
+        "--batch-size",
+        "32",
+        "--log-frequency",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--save-buffer",
+        *schedule(script),
+    ]
     # inductor writes the kernels it compiles here: a run that compiled nothing leaves the folder empty
     cache = {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
     assert_ok(run_script(script, *args, runs_dir=tmp_path / "runs", env=cache))
@@ -118,8 +172,15 @@ def test_compiled_run_trains_logs_saves_and_resumes(script, tmp_path):
     assert updates == updates_in(script, 200, 400)
     loss = scalars(run_dir)[SCRIPTS[script]["loss_tag"]]
     assert [step for step, _ in loss] == [200, 300, 400] and all(np.isfinite(v) for _, v in loss)
-    resumed = run_script(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "500",
-                         runs_dir=tmp_path / "runs", env=cache)  # the same cache: the resumed run compiles the same graphs
+    resumed = run_script(
+        script,
+        "--resume",
+        str(run_dir / "checkpoint.pt"),
+        "--total-timesteps",
+        "500",
+        runs_dir=tmp_path / "runs",
+        env=cache,
+    )  # the same cache: the resumed run compiles the same graphs
     assert_ok(resumed)
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint["args"]["compile"] and checkpoint["global_step"] == 500

@@ -99,8 +99,9 @@ def test_actor_loss_is_minus_mean_q_of_the_actors_action():
     actor = constant_actor(0.5, -1.0, 1.0, action_dim=1)
     # Q(s, a) = 3a and mu(s) = 0.5 for every s: the loss is -3 * 0.5, whatever the batch
     assert ddpg.actor_loss(actor, linear_critic(3.0), torch.randn(4, 2)).item() == pytest.approx(-1.5, abs=1e-6)
-    assert ddpg.actor_loss(constant_actor(-0.25, -1.0, 1.0, 1), linear_critic(2.0), torch.randn(9, 2)).item() == \
-        pytest.approx(0.5, abs=1e-6)
+    assert ddpg.actor_loss(
+        constant_actor(-0.25, -1.0, 1.0, 1), linear_critic(2.0), torch.randn(9, 2)
+    ).item() == pytest.approx(0.5, abs=1e-6)
 
 
 def test_polyak_update_moves_target_by_tau():
@@ -209,7 +210,11 @@ original_td_target = ddpg.td_target
 def test_update_critic_values_s_prime_at_the_target_actors_action():
     # Q'(s', a) = 2a and mu'(s') = 0.5, so Q'(s', mu'(s')) = 1; the batch's own actions (-1) would give Q' = -2.
     # Q = 0, r = 1, gamma = 0.5, not terminated: y = 1 + 0.5 * 1 = 1.5 and the loss is 1.5^2.
-    critic, target_critic, target_actor = constant_critic(0.0, obs_dim=2), linear_critic(2.0), constant_actor(0.5, -1, 1, 1)
+    critic, target_critic, target_actor = (
+        constant_critic(0.0, obs_dim=2),
+        linear_critic(2.0),
+        constant_actor(0.5, -1, 1, 1),
+    )
     batch = (torch.randn(4, 2), -torch.ones(4, 1), torch.ones(4), torch.randn(4, 2), torch.zeros(4))
     optimizer = torch.optim.SGD(critic.parameters(), lr=0.1)
     loss, _ = ddpg.update_critic(critic, optimizer, target_actor, target_critic, batch, gamma=0.5)

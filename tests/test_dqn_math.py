@@ -96,9 +96,18 @@ def test_target_network_changes_exactly_at_its_own_steps(tmp_path, monkeypatch):
         last_target["params"] = [p.detach().clone() for p in target.parameters()]
 
     monkeypatch.setattr(dqn, "update_target", spy)
-    args = dqn.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path), total_timesteps=200, learning_starts=40,
-                    batch_size=8, train_frequency=10, gradient_steps=2, target_network_frequency=25, eval_episodes=1,
-                    log_frequency=50)
+    args = dqn.Args(
+        env_id="tests.envs:Choice-v0",
+        runs_dir=str(tmp_path),
+        total_timesteps=200,
+        learning_starts=40,
+        batch_size=8,
+        train_frequency=10,
+        gradient_steps=2,
+        target_network_frequency=25,
+        eval_episodes=1,
+        log_frequency=50,
+    )
     dqn.train(args)
     assert calls == [50, 75, 100, 125, 150, 175, 200]
     checkpoint = torch.load(next(tmp_path.iterdir()) / "checkpoint.pt", weights_only=False)

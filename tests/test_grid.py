@@ -19,13 +19,30 @@ import grid  # noqa: E402
 import plot  # noqa: E402
 
 # a few seconds per run, through gradient steps, evaluation and a checkpoint
-TINY = ["--total-timesteps", "400", "--learning-starts", "200", "--batch-size", "16", "--eval-frequency", "200",
-        "--eval-episodes", "1", "--log-frequency", "100"]
+TINY = [
+    "--total-timesteps",
+    "400",
+    "--learning-starts",
+    "200",
+    "--batch-size",
+    "16",
+    "--eval-frequency",
+    "200",
+    "--eval-episodes",
+    "1",
+    "--log-frequency",
+    "100",
+]
 
 
 def run_grid(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "grid.py"), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "grid.py"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def final_eval_from_log(seed_folder: Path) -> float:
@@ -37,8 +54,22 @@ def final_eval_from_log(seed_folder: Path) -> float:
 @pytest.mark.slow
 def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path):
     out = tmp_path / "grid"
-    first = run_grid("--algos", "ddpg", "--env-ids", "Pendulum-v1", "NoSuchEnv-v0", "--seeds", "1", "2",
-                     "--jobs", "2", "--out", str(out), "--", *TINY)
+    first = run_grid(
+        "--algos",
+        "ddpg",
+        "--env-ids",
+        "Pendulum-v1",
+        "NoSuchEnv-v0",
+        "--seeds",
+        "1",
+        "2",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        "--",
+        *TINY,
+    )
     assert first.returncode == 1, first.stdout + first.stderr
     assert "4 to run" in first.stdout and "2 ok, 2 failed" in first.stdout
     for seed in (1, 2):
@@ -55,8 +86,9 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
         assert "error:" in (failed / "log.txt").read_text()  # the script's own one-line error is kept
     done_before = {p: p.stat().st_mtime for p in out.glob("Pendulum-v1/ddpg/seed*/done.json")}
 
-    second = run_grid("--algos", "ddpg", "--env-ids", "Pendulum-v1", "--seeds", "1", "2", "--out", str(out),
-                      "--", *TINY)
+    second = run_grid(
+        "--algos", "ddpg", "--env-ids", "Pendulum-v1", "--seeds", "1", "2", "--out", str(out), "--", *TINY
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "2 already done, 0 to run" in second.stdout
     assert {p: p.stat().st_mtime for p in out.glob("Pendulum-v1/ddpg/seed*/done.json")} == done_before
@@ -64,9 +96,21 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     # plot.py's table: mean and std over seeds of what the runs printed as their final evaluation
     table_dir = tmp_path / "results"
     with_png = importlib.util.find_spec("matplotlib") is not None  # optional: benchmarks/requirements-plot.txt
-    plot = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out),
-                           "--out", str(table_dir), *([] if with_png else ["--no-png"])],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    plot = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "plot.py"),
+            "--grid",
+            str(out),
+            "--out",
+            str(table_dir),
+            *([] if with_png else ["--no-png"]),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert plot.returncode == 0, plot.stderr
     if with_png:
         png = (table_dir / "Pendulum-v1.png").read_bytes()
@@ -80,8 +124,13 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     assert "NoSuchEnv" not in (table_dir / "results.md").read_text()  # failed runs are left out
     # without --out, the table goes into the grid's own folder, never into the committed benchmarks/results
     published = (REPO / "benchmarks" / "results" / "results.md").read_text()
-    default = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out), "--no-png"],
-                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    default = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out), "--no-png"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert default.returncode == 0, default.stderr
     assert "| Pendulum-v1 | ddpg | 400 | 2 |" in (out / "plots" / "results.md").read_text()
     assert (REPO / "benchmarks" / "results" / "results.md").read_text() == published
@@ -90,15 +139,33 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     results = table_dir / "results.md"
     other = "| CartPole-v1 | dqn | 500000 | 5 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1 s | - |"
     results.write_text(results.read_text().replace(row, row.replace(cells[4], "999.0 +- 0.0")) + other + "\n")
-    again = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out),
-                            "--out", str(table_dir), "--no-png"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out), "--out", str(table_dir), "--no-png"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
     lines = results.read_text().splitlines()
     assert lines[2:] == [other, row]  # sorted by env: the kept row first, then this grid's row as computed
     assert "kept from the earlier" in again.stdout and "CartPole-v1/dqn" in again.stdout
-    fresh = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out),
-                            "--out", str(table_dir), "--no-png", "--fresh"], cwd=REPO, capture_output=True, text=True,
-                           timeout=120)
+    fresh = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "plot.py"),
+            "--grid",
+            str(out),
+            "--out",
+            str(table_dir),
+            "--no-png",
+            "--fresh",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert fresh.returncode == 0, fresh.stderr
     assert results.read_text().splitlines()[2:] == [row]
 
@@ -112,12 +179,16 @@ def test_algos_env_ids_and_seeds_beside_a_preset_pick_a_part_of_it_with_its_flag
     everything = runs()
     assert len(everything) == 2 * 5 + 2 * 5 + 2 * 2 * 3  # Pendulum, CartPole and Acrobot, HalfCheetah and Hopper
     hopper = runs(env_ids=["Hopper-v5"])
-    assert [run.name for run in hopper] == [f"Hopper-v5/{algo}/seed{seed}" for algo in ("ddpg", "sac")
-                                            for seed in (1, 2, 3)]
+    assert [run.name for run in hopper] == [
+        f"Hopper-v5/{algo}/seed{seed}" for algo in ("ddpg", "sac") for seed in (1, 2, 3)
+    ]
     assert hopper == [run for run in everything if run.env_id == "Hopper-v5"]  # the same flags as in the whole grid
     assert hopper[0].flags[-3:] == ["--eval-frequency", "10000", "--cuda-off"]  # flags after -- still go last
     assert [run.name for run in runs(algos=["sac"], seeds=[2, 9])] == [
-        "Pendulum-v1/sac/seed2", "HalfCheetah-v5/sac/seed2", "Hopper-v5/sac/seed2"]
+        "Pendulum-v1/sac/seed2",
+        "HalfCheetah-v5/sac/seed2",
+        "Hopper-v5/sac/seed2",
+    ]
     assert runs(env_ids=["Hopper-v4"]) == []
     refused = run_grid("--preset", "published", "--env-ids", "Hopper-v4", "--out", "/nonexistent/grid")
     assert refused.returncode == 1 and "select no run of the preset" in refused.stderr
@@ -132,7 +203,9 @@ def test_the_command_for_an_interrupted_run_resumes_its_checkpoint_with_buffer(t
     command = run.command(folder)
     assert "--save-buffer" in command  # the resumed run gets its replay buffer back
     assert command[0] == "sac_continuous.py" and command[-2:] == [
-        "--resume", str(folder / "Pendulum-v1__sac_continuous__3__1" / "checkpoint.pt")]
+        "--resume",
+        str(folder / "Pendulum-v1__sac_continuous__3__1" / "checkpoint.pt"),
+    ]
 
 
 def test_the_smoke_preset_writes_apart_from_the_published_runs(tmp_path):
@@ -142,18 +215,35 @@ def test_the_smoke_preset_writes_apart_from_the_published_runs(tmp_path):
     assert out(preset="smoke", out=tmp_path) == tmp_path
 
 
-@pytest.mark.parametrize("saved", [{"settings": {"algo": "ddpg", "env_id": "Pendulum-v1", "seed": 1, "flags": ["--total-timesteps", "600"]}},
-                                   {"exit_code": 0}])  # a smoke run's settings; a done.json that names none
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"settings": {"algo": "ddpg", "env_id": "Pendulum-v1", "seed": 1, "flags": ["--total-timesteps", "600"]}},
+        {"exit_code": 0},
+    ],
+)  # a smoke run's settings; a done.json that names none
 def test_a_folder_holding_a_run_of_other_settings_is_neither_counted_as_done_nor_resumed(saved, tmp_path):
     folder = tmp_path / "grid" / "Pendulum-v1" / "ddpg" / "seed1"
     folder.mkdir(parents=True)
     (folder / "done.json").write_text(json.dumps(saved))
-    refused = run_grid("--preset", "published", "--algos", "ddpg", "--env-ids", "Pendulum-v1", "--seeds", "1",
-                       "--out", str(tmp_path / "grid"))
+    refused = run_grid(
+        "--preset",
+        "published",
+        "--algos",
+        "ddpg",
+        "--env-ids",
+        "Pendulum-v1",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "grid"),
+    )
     assert refused.returncode == 1 and refused.stdout == ""
-    assert refused.stderr == (f"error: {folder} holds a run of other settings "
-                              f"({' '.join(saved.get('settings', {}).get('flags', ['?']))}): give another --out, or "
-                              "remove that folder\n")
+    assert refused.stderr == (
+        f"error: {folder} holds a run of other settings "
+        f"({' '.join(saved.get('settings', {}).get('flags', ['?']))}): give another --out, or "
+        "remove that folder\n"
+    )
     assert sorted(p.name for p in folder.iterdir()) == ["done.json"]  # nothing started
 
 
@@ -177,17 +267,20 @@ def test_plot_puts_only_runs_at_the_published_settings_into_the_published_folder
     header = plot.table({}).splitlines()
     (published_folder / "results.md").write_text("\n".join(header + [kept_row, old_row]) + "\n")
     monkeypatch.setattr(plot, "PUBLISHED", published_folder)
-    (run,) = grid.build_grid(grid.argparse.Namespace(preset="published", algos=["ddpg"], env_ids=["Pendulum-v1"],
-                                                     seeds=[1], extra=[]))
+    (run,) = grid.build_grid(
+        grid.argparse.Namespace(preset="published", algos=["ddpg"], env_ids=["Pendulum-v1"], seeds=[1], extra=[])
+    )
     smoke = dict(run.settings, flags=["--total-timesteps", "600"])
     fake_finished_run(tmp_path / "grid" / run.name, smoke)
     argv = ["plot.py", "--grid", str(tmp_path / "grid"), "--out", str(published_folder), "--no-png"]
     monkeypatch.setattr("sys.argv", argv)
     with pytest.raises(SystemExit) as refused:
         plot.main()
-    assert refused.value.code == (f"error: {tmp_path / 'grid' / run.name} was not run at the published preset's "
-                                  f"settings, so it cannot go into {published_folder}: run `benchmarks/grid.py --preset "
-                                  "published`, or write elsewhere with --out")
+    assert refused.value.code == (
+        f"error: {tmp_path / 'grid' / run.name} was not run at the published preset's "
+        f"settings, so it cannot go into {published_folder}: run `benchmarks/grid.py --preset "
+        "published`, or write elsewhere with --out"
+    )
     assert (published_folder / "results.md").read_text().splitlines()[2:] == [kept_row, old_row]  # untouched
 
     fake_finished_run(tmp_path / "grid" / run.name, run.settings)
@@ -208,14 +301,44 @@ def test_grid_on_a_local_ray_cluster(tmp_path):
     pytest.importorskip("ray", reason="Ray is optional: pip install -r benchmarks/requirements-cluster.txt")
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
     port = free_port()
-    started = subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                              "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
-                             capture_output=True, text=True, timeout=180)
+    started = subprocess.run(
+        [
+            ray_cli,
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         out = tmp_path / "grid"
-        result = run_grid("--algos", "ddpg", "sac", "--env-ids", "Pendulum-v1", "--seeds", "1",
-                          "--ray-address", f"127.0.0.1:{port}", "--out", str(out), "--", *TINY, timeout=600)
+        result = run_grid(
+            "--algos",
+            "ddpg",
+            "sac",
+            "--env-ids",
+            "Pendulum-v1",
+            "--seeds",
+            "1",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+            "--out",
+            str(out),
+            "--",
+            *TINY,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "2 ok, 0 failed" in result.stdout
         for algo in ("ddpg", "sac"):  # the tasks' run folders came back into the same layout on this machine
@@ -224,6 +347,8 @@ def test_grid_on_a_local_ray_cluster(tmp_path):
             run_dir = next(p for p in folder.iterdir() if p.is_dir())
             assert (run_dir / "checkpoint.pt").exists()
             assert [step for step, _ in scalars(run_dir)["eval/episodic_return"]] == [200, 400]
-            assert final_eval_from_log(folder) == pytest.approx(scalars(run_dir)["eval/episodic_return"][-1][1], abs=0.06)
+            assert final_eval_from_log(folder) == pytest.approx(
+                scalars(run_dir)["eval/episodic_return"][-1][1], abs=0.06
+            )
     finally:
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)

@@ -28,10 +28,22 @@ def final_returns(script: str, tmp_path) -> list[float]:
     returns = []
     for seed in SEEDS[script]:
         runs_dir = tmp_path / f"seed{seed}"
-        proc = run_script(script, "--seed", str(seed), "--eval-frequency", "0", "--eval-episodes", "50", *greedy,
-                          "--checkpoint-frequency", "0", runs_dir=runs_dir, timeout=900)
+        proc = run_script(
+            script,
+            "--seed",
+            str(seed),
+            "--eval-frequency",
+            "0",
+            "--eval-episodes",
+            "50",
+            *greedy,
+            "--checkpoint-frequency",
+            "0",
+            runs_dir=runs_dir,
+            timeout=900,
+        )
         assert_ok(proc)
-        (_, final_return), = scalars(the_run_dir(runs_dir))["eval/episodic_return"]
+        ((_, final_return),) = scalars(the_run_dir(runs_dir))["eval/episodic_return"]
         returns.append(final_return)
     return returns
 

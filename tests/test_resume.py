@@ -13,18 +13,49 @@ from tests.helpers import assert_ok, load_checkpoint, run_main, run_script, scal
 from tests.test_scripts import SCRIPTS
 
 # Learning from step 300 with small batches: a few seconds per run, and gradient steps on both sides of the resume.
-SHORT = ["--learning-starts", "300", "--batch-size", "32", "--log-frequency", "100", "--eval-frequency", "0",
-         "--hidden-sizes", "64", "64", "--eval-episodes", "1"]
+SHORT = [
+    "--learning-starts",
+    "300",
+    "--batch-size",
+    "32",
+    "--log-frequency",
+    "100",
+    "--eval-frequency",
+    "0",
+    "--hidden-sizes",
+    "64",
+    "64",
+    "--eval-episodes",
+    "1",
+]
 # DQN's epsilon schedule spans --total-timesteps; a flat one lets a run of 1000 steps continue to 2000 unchanged.
-FLAT_EPSILON = {"dqn_discrete.py": ["--start-e", "0.2", "--end-e", "0.2", "--train-frequency", "2", "--gradient-steps", "1",
-                                    "--target-network-frequency", "100", "--buffer-size", "700"]}
+FLAT_EPSILON = {
+    "dqn_discrete.py": [
+        "--start-e",
+        "0.2",
+        "--end-e",
+        "0.2",
+        "--train-frequency",
+        "2",
+        "--gradient-steps",
+        "1",
+        "--target-network-frequency",
+        "100",
+        "--buffer-size",
+        "700",
+    ]
+}
 # Flags whose saved value a resume must not keep when the command line sets them back to the default.
 BACK_TO_DEFAULT = {
     "ddpg_continuous.py": (["--policy-frequency", "1"], ["--policy-frequency", "2"], {"policy_frequency": 2}),
     "sac_continuous.py": (["--no-autotune", "--alpha", "0.5"], ["--alpha", "0.2"], {"alpha": 0.2}),
     "dqn_discrete.py": (["--double-dqn"], ["--no-double-dqn"], {"double_dqn": False}),
 }
-LEARNING_RATE = {"ddpg_continuous.py": "--learning-rate", "sac_continuous.py": "--q-lr", "dqn_discrete.py": "--learning-rate"}
+LEARNING_RATE = {
+    "ddpg_continuous.py": "--learning-rate",
+    "sac_continuous.py": "--q-lr",
+    "dqn_discrete.py": "--learning-rate",
+}
 
 
 def flatten(value, prefix=""):
@@ -45,22 +76,35 @@ def assert_same_state(a: dict, b: dict) -> None:
     left = {k: v for k, v in flatten(a) if not k.startswith(("/args", "/envs"))}
     right = {k: v for k, v in flatten(b) if not k.startswith(("/args", "/envs"))}
     assert left.keys() == right.keys()
-    differing = [k for k in left if not (torch.equal(left[k], right[k]) if isinstance(left[k], torch.Tensor) else
-                                         np.array_equal(left[k], right[k]))]
+    differing = [
+        k
+        for k in left
+        if not (
+            torch.equal(left[k], right[k]) if isinstance(left[k], torch.Tensor) else np.array_equal(left[k], right[k])
+        )
+    ]
     assert not differing, f"{len(differing)} of {len(left)} entries differ, first {differing[:5]}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_half_then_resume_equals_the_straight_run(script, tmp_path):
-    args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--save-buffer", "--checkpoint-frequency", "1000",
-            *FLAT_EPSILON.get(script, [])]
+    args = [
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        *SHORT,
+        "--save-buffer",
+        "--checkpoint-frequency",
+        "1000",
+        *FLAT_EPSILON.get(script, []),
+    ]
     # the runs to compare with in this process; the resumed one from a real process, as a user resumes
     assert_ok(run_main(script, *args, "--total-timesteps", "2000", runs_dir=tmp_path / "straight"))
     assert_ok(run_main(script, *args, "--total-timesteps", "1000", runs_dir=tmp_path / "halves"))
     halves = the_run_dir(tmp_path / "halves")
-    resumed = run_script(script, "--resume", str(halves / "checkpoint.pt"), "--total-timesteps", "2000",
-                         runs_dir=tmp_path / "halves")
+    resumed = run_script(
+        script, "--resume", str(halves / "checkpoint.pt"), "--total-timesteps", "2000", runs_dir=tmp_path / "halves"
+    )
     assert_ok(resumed)
     assert "replay buffer holds" in resumed.stdout and "fresh episodes" not in resumed.stdout
     straight = load_checkpoint(the_run_dir(tmp_path / "straight"))
@@ -99,12 +143,31 @@ def test_run_stopped_by_sigterm_and_resumed_equals_the_straight_run(script, tmp_
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_every_flag_beside_resume_wins_even_the_default(script, tmp_path):
     saved_flags, given_flags, expected = BACK_TO_DEFAULT[script]
-    args = ["--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "400", *saved_flags,
-            LEARNING_RATE[script], "0.01"]
+    args = [
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        *SHORT,
+        "--total-timesteps",
+        "400",
+        *saved_flags,
+        LEARNING_RATE[script],
+        "0.01",
+    ]
     assert_ok(run_main(script, *args, runs_dir=tmp_path))
     run_dir = the_run_dir(tmp_path)
-    resumed = run_main(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "500",
-                         "--eval-episodes", "10", LEARNING_RATE[script], "0.002", *given_flags, runs_dir=tmp_path)
+    resumed = run_main(
+        script,
+        "--resume",
+        str(run_dir / "checkpoint.pt"),
+        "--total-timesteps",
+        "500",
+        "--eval-episodes",
+        "10",
+        LEARNING_RATE[script],
+        "0.002",
+        *given_flags,
+        runs_dir=tmp_path,
+    )
     assert_ok(resumed)
     assert "over 10 episodes" in resumed.stdout  # 10 is the default, the saved value was 1
     checkpoint = load_checkpoint(run_dir)
@@ -131,8 +194,15 @@ def test_resume_without_buffer_refills_learning_starts_transitions_first(script,
     assert before["buffer"]["size"] == 600 and before["num_updates"] == 301  # steps 300 to 600
     before["buffer"] = None  # as in a periodic checkpoint, or a final one whose buffer did not fit in memory
     torch.save(before, run_dir / "checkpoint.pt")
-    resumed = run_main(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "1000",
-                         "--save-buffer", runs_dir=tmp_path)
+    resumed = run_main(
+        script,
+        "--resume",
+        str(run_dir / "checkpoint.pt"),
+        "--total-timesteps",
+        "1000",
+        "--save-buffer",
+        runs_dir=tmp_path,
+    )
     assert_ok(resumed)
     assert "no replay buffer saved: 300 new transitions before updates go on" in resumed.stdout
     after = load_checkpoint(run_dir)
@@ -172,11 +242,11 @@ def test_another_buffer_size_keeps_the_newest_transitions_in_order(script, capac
     module = importlib.import_module(script.removesuffix(".py"))
     module.load_buffer_state(resized, module.buffer_state(rb))
     assert resized.size == len(kept)
-    assert resized.fields[2][:resized.size].tolist() == kept
+    assert resized.fields[2][: resized.size].tolist() == kept
     torch.manual_seed(0)
     assert set(resized.sample(300)[2].tolist()) == set(kept)  # no unwritten (all-zero) row is ever drawn
     resized.add(*numbered([7]))  # the next write replaces the oldest row, or fills the next empty one
-    rewards = resized.fields[2][:resized.size].tolist()
+    rewards = resized.fields[2][: resized.size].tolist()
     assert 7.0 in rewards and resized.size == min(len(kept) + 1, capacity)
     if len(kept) == capacity and capacity != 5:
         assert kept[0] not in rewards
@@ -186,8 +256,9 @@ def test_another_buffer_size_keeps_the_newest_transitions_in_order(script, capac
 def saved_run(request, tmp_path_factory):
     script = request.param
     runs_dir = tmp_path_factory.mktemp("saved")
-    assert_ok(run_main(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "400",
-                         runs_dir=runs_dir))
+    assert_ok(
+        run_main(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "400", runs_dir=runs_dir)
+    )
     return script, the_run_dir(runs_dir) / "checkpoint.pt"
 
 
@@ -195,7 +266,7 @@ def bad_checkpoints(script: str, checkpoint_path, tmp_path):
     other = next(s for s in SCRIPTS if s != script)
     torch.save({"script": other, "args": {}}, tmp_path / "other.pt")
     data = checkpoint_path.read_bytes()
-    (tmp_path / "truncated.pt").write_bytes(data[:len(data) // 2])
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
     (tmp_path / "notes.pt").write_text("not a checkpoint\n")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     older = torch.load(checkpoint_path, weights_only=False)
@@ -203,14 +274,25 @@ def bad_checkpoints(script: str, checkpoint_path, tmp_path):
     torch.save(older, tmp_path / "older.pt")
     other_env = "MountainCarContinuous-v0" if SCRIPTS[script]["env_id"] == "Pendulum-v1" else "Acrobot-v1"
     for flag in ["--resume", "--evaluate"]:
-        yield [flag, str(tmp_path / "other.pt")], f"is not a checkpoint of {script}; it was written by {other}: use {other}"
+        yield (
+            [flag, str(tmp_path / "other.pt")],
+            f"is not a checkpoint of {script}; it was written by {other}: use {other}",
+        )
         yield [flag, str(tmp_path / "truncated.pt")], "cannot be read as a checkpoint"
         yield [flag, str(tmp_path / "notes.pt")], "cannot be read as a checkpoint"
         yield [flag, str(tmp_path / "list.pt")], f"is not a checkpoint of {script}"
-        yield [flag, str(tmp_path / "older.pt")], (f"'{tmp_path / 'older.pt'}' is from an older version of {script}, whose "
-                                                  "checkpoints hold other things: evaluate or resume it with that version")
+        yield (
+            [flag, str(tmp_path / "older.pt")],
+            (
+                f"'{tmp_path / 'older.pt'}' is from an older version of {script}, whose "
+                "checkpoints hold other things: evaluate or resume it with that version"
+            ),
+        )
         yield [flag, str(checkpoint_path), "--env-id", other_env], f"--env-id {other_env} differs from the checkpoint's"
-        yield [flag, str(checkpoint_path), "--hidden-sizes", "7", "5"], "--hidden-sizes (7, 5) differs from the checkpoint's"
+        yield (
+            [flag, str(checkpoint_path), "--hidden-sizes", "7", "5"],
+            "--hidden-sizes (7, 5) differs from the checkpoint's",
+        )
     yield ["--resume", str(checkpoint_path)], "the checkpoint is at step 400 and --total-timesteps is 400: raise"
 
 
@@ -229,11 +311,21 @@ def test_bad_checkpoints_get_a_one_line_error(saved_run, tmp_path):
 def test_weights_gone_non_finite_are_never_kept_as_the_last_finite_state(script, tmp_path):
     # A learning rate of 1e39 overflows float32 in the first optimizer step, whose loss was still finite. The log at
     # that step must catch the weights, not keep them as "finite" (DDPG: no actor step yet to turn a loss NaN).
-    flags = {"ddpg_continuous.py": ["--learning-rate", "1e39", "--policy-frequency", "2"],
-             "sac_continuous.py": ["--q-lr", "1e39"], "dqn_discrete.py": ["--learning-rate", "1e39", "--train-frequency", "1",
-                                                                                      "--gradient-steps", "1"]}
-    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "1000",
-                      *flags[script], runs_dir=tmp_path)
+    flags = {
+        "ddpg_continuous.py": ["--learning-rate", "1e39", "--policy-frequency", "2"],
+        "sac_continuous.py": ["--q-lr", "1e39"],
+        "dqn_discrete.py": ["--learning-rate", "1e39", "--train-frequency", "1", "--gradient-steps", "1"],
+    }
+    proc = run_main(
+        script,
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        *SHORT,
+        "--total-timesteps",
+        "1000",
+        *flags[script],
+        runs_dir=tmp_path,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "error: the weights became NaN or inf between steps 200 and 300" in proc.stderr
     checkpoint = load_checkpoint(the_run_dir(tmp_path))
@@ -245,8 +337,9 @@ def test_weights_gone_non_finite_are_never_kept_as_the_last_finite_state(script,
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_progress_line_gives_no_time_left_from_the_warm_up_rate(script, tmp_path):
-    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600",
-                      runs_dir=tmp_path)
+    proc = run_main(
+        script, "--env-id", SCRIPTS[script]["env_id"], *SHORT, "--total-timesteps", "600", runs_dir=tmp_path
+    )
     assert_ok(proc)
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"step\s+(\d+)/600 .*steps/s \| (.*)", proc.stdout)}
     assert sorted(lines) == [100, 200, 300, 400, 500, 600]

@@ -17,8 +17,9 @@ def test_log_prob_matches_torch_distributions_for_asymmetric_bounds():
     eps = torch.randn(64, 3)
     u = mean + log_std.exp() * eps
     ours = sac.squashed_log_prob(u, eps, log_std, 0.5 * (high - low))
-    reference = TransformedDistribution(Normal(mean, log_std.exp()),
-                                        [TanhTransform(), AffineTransform(0.5 * (high + low), 0.5 * (high - low))])
+    reference = TransformedDistribution(
+        Normal(mean, log_std.exp()), [TanhTransform(), AffineTransform(0.5 * (high + low), 0.5 * (high - low))]
+    )
     action = sac.bound_action(u, low, high)
     assert torch.allclose(ours, reference.log_prob(action).sum(-1), atol=1e-4, rtol=1e-5)
 

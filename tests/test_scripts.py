@@ -12,21 +12,52 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import assert_ok, load_checkpoint, run_main, run_script, scalars, start_script, the_run_dir, wandb_history
+from tests.helpers import (
+    assert_ok,
+    load_checkpoint,
+    run_main,
+    run_script,
+    scalars,
+    start_script,
+    the_run_dir,
+    wandb_history,
+)
 
 # Small networks: these runs check what the loop does, not how well it learns.
-QUICK = ["--total-timesteps", "600", "--learning-starts", "200", "--batch-size", "32", "--log-frequency", "100",
-         "--hidden-sizes", "64", "64", "--eval-episodes", "1"]
+QUICK = [
+    "--total-timesteps",
+    "600",
+    "--learning-starts",
+    "200",
+    "--batch-size",
+    "32",
+    "--log-frequency",
+    "100",
+    "--hidden-sizes",
+    "64",
+    "64",
+    "--eval-episodes",
+    "1",
+]
 
-CONTINUOUS_SPACE_ERRORS = [("CartPole-v1", "dqn_discrete.py"),
-                           ("tests.envs:Unbounded-v0", "unbounded action space"),
-                           ("tests.envs:DictObservation-v0", "Dict observation space")]
+CONTINUOUS_SPACE_ERRORS = [
+    ("CartPole-v1", "dqn_discrete.py"),
+    ("tests.envs:Unbounded-v0", "unbounded action space"),
+    ("tests.envs:DictObservation-v0", "Dict observation space"),
+]
 
 SCRIPTS = {
     "ddpg_continuous.py": {
         "env_id": "Pendulum-v1",
-        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_loss",
-                 "losses/actor_loss", "losses/qf1_values", "eval/episodic_return"],
+        "tags": [
+            "charts/episodic_return",
+            "charts/episodic_length",
+            "charts/SPS",
+            "losses/qf1_loss",
+            "losses/actor_loss",
+            "losses/qf1_values",
+            "eval/episodic_return",
+        ],
         "loss_tag": "losses/qf1_loss",
         "countdown_env": "tests.envs:AngleCountdown-v0",  # 12 action dimensions in [0, 2 pi]
         "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, 12, torch.device("cpu")),
@@ -36,9 +67,21 @@ SCRIPTS = {
     },
     "sac_continuous.py": {
         "env_id": "Pendulum-v1",
-        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_loss",
-                 "losses/qf2_loss", "losses/qf1_values", "losses/qf2_values", "losses/qf_loss", "losses/actor_loss",
-                 "losses/alpha", "losses/alpha_loss", "losses/entropy", "eval/episodic_return"],
+        "tags": [
+            "charts/episodic_return",
+            "charts/episodic_length",
+            "charts/SPS",
+            "losses/qf1_loss",
+            "losses/qf2_loss",
+            "losses/qf1_values",
+            "losses/qf2_values",
+            "losses/qf_loss",
+            "losses/actor_loss",
+            "losses/alpha",
+            "losses/alpha_loss",
+            "losses/entropy",
+            "eval/episodic_return",
+        ],
         "loss_tag": "losses/qf_loss",
         "countdown_env": "tests.envs:AngleCountdown-v0",
         "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, 12, torch.device("cpu")),
@@ -48,16 +91,25 @@ SCRIPTS = {
     },
     "dqn_discrete.py": {
         "env_id": "CartPole-v1",
-        "tags": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/epsilon", "losses/td_loss",
-                 "losses/q_values", "eval/episodic_return"],
+        "tags": [
+            "charts/episodic_return",
+            "charts/episodic_length",
+            "charts/SPS",
+            "charts/epsilon",
+            "losses/td_loss",
+            "losses/q_values",
+            "eval/episodic_return",
+        ],
         "loss_tag": "losses/td_loss",
         "schedule": ["--train-frequency", "50", "--gradient-steps", "4"],  # 4 gradient steps every 50 env steps
         "countdown_env": "tests.envs:Choice-v0",  # Discrete(3)
         "buffer": lambda module, capacity: module.ReplayBuffer(capacity, 2, torch.device("cpu")),
         "action_bounds": (0, 2),
         "nan_env": "tests.envs:ChoiceNaN-v0",
-        "space_errors": [("Pendulum-v1", "use ddpg_continuous.py or sac_continuous.py"),
-                         ("tests.envs:DictChoice-v0", "Dict observation space")],
+        "space_errors": [
+            ("Pendulum-v1", "use ddpg_continuous.py or sac_continuous.py"),
+            ("tests.envs:DictChoice-v0", "Dict observation space"),
+        ],
     },
 }
 
@@ -80,8 +132,22 @@ def smoke(request, tmp_path_factory):
     script = request.param
     runs_dir = tmp_path_factory.mktemp("smoke")
     quick = QUICK[:-1] + ["2"]  # two episodes per evaluation, of which --capture-video records the first
-    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *quick, *schedule(script), "--eval-frequency", "300",
-                    "--checkpoint-frequency", "300", "--capture-video", "--save-buffer", "--threads", "1", runs_dir=runs_dir)
+    proc = run_main(
+        script,
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        *quick,
+        *schedule(script),
+        "--eval-frequency",
+        "300",
+        "--checkpoint-frequency",
+        "300",
+        "--capture-video",
+        "--save-buffer",
+        "--threads",
+        "1",
+        runs_dir=runs_dir,
+    )
     assert_ok(proc)
     return script, the_run_dir(runs_dir), proc
 
@@ -118,8 +184,9 @@ def test_resume_continues_from_the_checkpoint_step(smoke, tmp_path):
     script, run_dir, _ = smoke
     resumed_dir = tmp_path / run_dir.name
     shutil.copytree(run_dir, resumed_dir)
-    proc = run_main(script, "--resume", str(resumed_dir / "checkpoint.pt"), "--total-timesteps", "800",
-                      runs_dir=tmp_path)
+    proc = run_main(
+        script, "--resume", str(resumed_dir / "checkpoint.pt"), "--total-timesteps", "800", runs_dir=tmp_path
+    )
     assert_ok(proc)
     assert "resumed" in proc.stdout and "at step 600" in proc.stdout
     checkpoint = load_checkpoint(resumed_dir)
@@ -138,7 +205,7 @@ def test_saved_model_evaluates_to_the_runs_own_final_evaluation(smoke, tmp_path)
     assert_ok(proc)
     printed = re.search(r"checkpoint at step 600: return (-?\d+\.\d) \+- \d+\.\d over 2 episodes", proc.stdout)
     # the same policy on the same two episodes (seeded apart from training) as the run's evaluation at step 600
-    (final_step, final_return), = [point for point in scalars(run_dir)["eval/episodic_return"] if point[0] == 600]
+    ((final_step, final_return),) = [point for point in scalars(run_dir)["eval/episodic_return"] if point[0] == 600]
     assert float(printed.group(1)) == pytest.approx(final_return, abs=0.051)
     assert list(tmp_path.iterdir()) == []  # evaluating writes no run folder
     # the run's last line says over how many episodes, and how to evaluate over more: the run folder stands for
@@ -166,8 +233,21 @@ def test_same_seed_gives_identical_results(script, tmp_path):
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_no_stored_transition_crosses_an_episode_boundary(script, tmp_path):
-    args = ["--env-id", SCRIPTS[script]["countdown_env"], "--num-envs", "2", "--save-buffer",
-            "--total-timesteps", "80", "--learning-starts", "40", "--batch-size", "8", "--eval-episodes", "1"]
+    args = [
+        "--env-id",
+        SCRIPTS[script]["countdown_env"],
+        "--num-envs",
+        "2",
+        "--save-buffer",
+        "--total-timesteps",
+        "80",
+        "--learning-starts",
+        "40",
+        "--batch-size",
+        "8",
+        "--eval-episodes",
+        "1",
+    ]
     assert_ok(run_main(script, *args, runs_dir=tmp_path))
     state = load_checkpoint(the_run_dir(tmp_path))["buffer"]
     module = importlib.import_module(script.removesuffix(".py"))
@@ -237,13 +317,27 @@ def signal_at_step(monkeypatch, signum: int, at: int) -> None:
         if count[0] == at:
             os.kill(os.getpid(), signum)
         return real_step(envs, actions)
+
     monkeypatch.setattr(gym.vector.SyncVectorEnv, "step", step)
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_sigint_mid_run_writes_a_checkpoint_with_the_buffer_that_resumes(script, tmp_path, monkeypatch):
-    args = ["--env-id", SCRIPTS[script]["env_id"], "--total-timesteps", "1000000", "--learning-starts", "100",
-            "--batch-size", "32", "--log-frequency", "50", "--eval-frequency", "0", *schedule(script)]
+    args = [
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        "--total-timesteps",
+        "1000000",
+        "--learning-starts",
+        "100",
+        "--batch-size",
+        "32",
+        "--log-frequency",
+        "50",
+        "--eval-frequency",
+        "0",
+        *schedule(script),
+    ]
     signal_at_step(monkeypatch, signal.SIGINT, 230)
     proc = run_main(script, *args, runs_dir=tmp_path)
     monkeypatch.undo()
@@ -258,18 +352,41 @@ def test_sigint_mid_run_writes_a_checkpoint_with_the_buffer_that_resumes(script,
     # the losses since the last log line were written at the stop, where there were any, and flushed
     flushed = [230] if updates_in(script, 201, 230) else []
     assert [s for s, _ in scalars(run_dir)[SCRIPTS[script]["loss_tag"]]] == [100, 150, 200, *flushed]
-    resumed = run_main(script, "--resume", str(run_dir / "checkpoint.pt"), "--total-timesteps", "280",
-                       "--eval-episodes", "1", runs_dir=tmp_path)
+    resumed = run_main(
+        script,
+        "--resume",
+        str(run_dir / "checkpoint.pt"),
+        "--total-timesteps",
+        "280",
+        "--eval-episodes",
+        "1",
+        runs_dir=tmp_path,
+    )
     assert_ok(resumed)
     after = load_checkpoint(run_dir)
-    assert after["global_step"] == 280 and after["num_updates"] == updates_in(script, 100, 280)  # no refill: buffer kept
+    assert after["global_step"] == 280 and after["num_updates"] == updates_in(
+        script, 100, 280
+    )  # no refill: buffer kept
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_sigint_to_a_real_process_exits_130_with_a_checkpoint(script, tmp_path):
-    args = ["--env-id", SCRIPTS[script]["env_id"], "--total-timesteps", "1000000", "--learning-starts", "100",
-            "--batch-size", "32", "--log-frequency", "50", "--eval-frequency", "0", *schedule(script)]
+    args = [
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        "--total-timesteps",
+        "1000000",
+        "--learning-starts",
+        "100",
+        "--batch-size",
+        "32",
+        "--log-frequency",
+        "50",
+        "--eval-frequency",
+        "0",
+        *schedule(script),
+    ]
     proc = start_script(script, *args, runs_dir=tmp_path)
     for line in proc.stdout:  # wait until gradient steps are under way
         match = re.match(r"step\s+(\d+)/", line)
@@ -288,8 +405,20 @@ def test_sigint_to_a_real_process_exits_130_with_a_checkpoint(script, tmp_path):
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_nan_loss_stops_with_a_checkpoint_from_before(script, tmp_path):
     # The env's rewards turn NaN at step 151; the last log, with everything finite, was at step 150.
-    args = ["--env-id", SCRIPTS[script]["nan_env"], "--total-timesteps", "1000", "--learning-starts", "50",
-            "--batch-size", "16", "--log-frequency", "50", "--eval-frequency", "0"]
+    args = [
+        "--env-id",
+        SCRIPTS[script]["nan_env"],
+        "--total-timesteps",
+        "1000",
+        "--learning-starts",
+        "50",
+        "--batch-size",
+        "16",
+        "--log-frequency",
+        "50",
+        "--eval-frequency",
+        "0",
+    ]
     proc = run_main(script, *args, runs_dir=tmp_path)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -305,13 +434,37 @@ def test_nan_loss_stops_with_a_checkpoint_from_before(script, tmp_path):
 # What CleanRL's script of the same algorithm logs (vwxyzjn/cleanrl at fe8d8a03, read off its add_scalar calls;
 # it writes eval/episodic_return only with --save-model). Ours writes each under the same name, same meaning.
 CLEANRL_TAGS = {
-    "ddpg_continuous.py": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_values",
-                           "losses/qf1_loss", "losses/actor_loss", "eval/episodic_return"],
-    "sac_continuous.py": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/qf1_values",
-                          "losses/qf2_values", "losses/qf1_loss", "losses/qf2_loss", "losses/qf_loss",
-                          "losses/actor_loss", "losses/alpha", "losses/alpha_loss", "eval/episodic_return"],
-    "dqn_discrete.py": ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "losses/td_loss",
-                        "losses/q_values", "eval/episodic_return"],
+    "ddpg_continuous.py": [
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "charts/SPS",
+        "losses/qf1_values",
+        "losses/qf1_loss",
+        "losses/actor_loss",
+        "eval/episodic_return",
+    ],
+    "sac_continuous.py": [
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "charts/SPS",
+        "losses/qf1_values",
+        "losses/qf2_values",
+        "losses/qf1_loss",
+        "losses/qf2_loss",
+        "losses/qf_loss",
+        "losses/actor_loss",
+        "losses/alpha",
+        "losses/alpha_loss",
+        "eval/episodic_return",
+    ],
+    "dqn_discrete.py": [
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "charts/SPS",
+        "losses/td_loss",
+        "losses/q_values",
+        "eval/episodic_return",
+    ],
 }
 
 
@@ -320,7 +473,9 @@ def test_every_tag_cleanrl_writes_is_logged_under_its_name(smoke):
     logged = scalars(run_dir)
     assert [tag for tag in CLEANRL_TAGS[script] if tag not in logged] == []
     if script == "sac_continuous.py":  # CleanRL's qf_loss is the mean of the two critics' losses, not their sum
-        for (step, mean), (_, q1), (_, q2) in zip(*(logged[f"losses/{t}"] for t in ("qf_loss", "qf1_loss", "qf2_loss"))):
+        for (step, mean), (_, q1), (_, q2) in zip(
+            *(logged[f"losses/{t}"] for t in ("qf_loss", "qf1_loss", "qf2_loss"))
+        ):
             assert mean == pytest.approx((q1 + q2) / 2, rel=1e-5), step
 
 
@@ -340,8 +495,10 @@ def test_sps_is_cleanrl_rate_since_the_start(smoke):
 def test_first_line_says_env_budget_learning_start_device_threads_and_folder(smoke):
     script, run_dir, proc = smoke
     summary = next(line for line in proc.stdout.splitlines() if "run folder" in line)
-    assert summary == (f"{SCRIPTS[script]['env_id']}: 600 steps, learning from step 200, on cpu with "
-                       f"1 torch threads; run folder {run_dir}")  # the smoke run's --threads 1
+    assert summary == (
+        f"{SCRIPTS[script]['env_id']}: 600 steps, learning from step 200, on cpu with "
+        f"1 torch threads; run folder {run_dir}"
+    )  # the smoke run's --threads 1
     assert proc.stdout.splitlines().index(summary) <= 1  # after the replay buffer's size, before any step
 
 
@@ -353,25 +510,48 @@ def test_mujoco_env_warns_once_renders_headless_and_writes_no_file_outside_the_r
     proc = run_script(script, "--env-id", "HalfCheetah-v5", *short, runs_dir=tmp_path / "runs", cwd=tmp_path)
     assert_ok(proc)
     # CleanRL's settings and budget for MuJoCo, with the budget given here winning
-    assert f"settings: CleanRL's {script[:4].rstrip('_').upper()} settings and budget: --total-timesteps 1000000" in proc.stdout
+    assert (
+        f"settings: CleanRL's {script[:4].rstrip('_').upper()} settings and budget: --total-timesteps 1000000"
+        in proc.stdout
+    )
     assert "HalfCheetah-v5: 60 steps, learning from step 30" in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no MUJOCO_LOG.TXT beside it
     warned = [line for line in proc.stderr.splitlines() if line.startswith("warning: MuJoCo:")]
     assert len(warned) == len(set(warned)) == 1, proc.stderr  # each warning once
     # a video drawn without a display; InvertedPendulum's episodes end in a few steps, HalfCheetah's take 1000 frames
-    proc = run_script(script, "--env-id", "InvertedPendulum-v5", *short, "--capture-video", runs_dir=tmp_path / "runs",
-                      cwd=tmp_path)
+    proc = run_script(
+        script, "--env-id", "InvertedPendulum-v5", *short, "--capture-video", runs_dir=tmp_path / "runs", cwd=tmp_path
+    )
     assert_ok(proc)
     (video,) = (tmp_path / "runs").glob("*/videos/eval-step60-episode-0.mp4")
     assert video.stat().st_size > 1000 and sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 
 
-@pytest.mark.parametrize("script,env_id,network", [("ddpg_continuous.py", "tests.envs:Pixels-v0", "actor"),
-                                                   ("sac_continuous.py", "tests.envs:Pixels-v0", "actor"),
-                                                   ("dqn_discrete.py", "tests.envs:PixelChoice-v0", "q_network")])
+@pytest.mark.parametrize(
+    "script,env_id,network",
+    [
+        ("ddpg_continuous.py", "tests.envs:Pixels-v0", "actor"),
+        ("sac_continuous.py", "tests.envs:Pixels-v0", "actor"),
+        ("dqn_discrete.py", "tests.envs:PixelChoice-v0", "q_network"),
+    ],
+)
 def test_image_observations_are_flattened_into_the_input_with_a_note(script, env_id, network, tmp_path):
-    proc = run_main(script, "--env-id", env_id, "--total-timesteps", "40", "--learning-starts", "20",
-                    "--batch-size", "8", "--eval-episodes", "1", "--hidden-sizes", "8", runs_dir=tmp_path)
+    proc = run_main(
+        script,
+        "--env-id",
+        env_id,
+        "--total-timesteps",
+        "40",
+        "--learning-starts",
+        "20",
+        "--batch-size",
+        "8",
+        "--eval-episodes",
+        "1",
+        "--hidden-sizes",
+        "8",
+        runs_dir=tmp_path,
+    )
     assert_ok(proc)
     assert "observations of shape (4, 4, 3) are flattened into the MLP's input" in proc.stdout
     first_layer = next(t for key, t in load_checkpoint(the_run_dir(tmp_path))[network].items() if "weight" in key)
@@ -386,8 +566,12 @@ def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
             p.zero_()
         q_network.net[-1].bias[0] = 1.0
     state = np.random.get_state()
-    greedy = module.evaluate(q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=0.0), "x")
-    random_ = module.evaluate(q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=1.0), "x")
+    greedy = module.evaluate(
+        q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=0.0), "x"
+    )
+    random_ = module.evaluate(
+        q_network, module.Args(env_id="tests.envs:Choice-v0", eval_episodes=20, eval_epsilon=1.0), "x"
+    )
     assert greedy.sum() == 0
     steps = sum(3 + k % 3 for k in range(20))  # episode k lasts 3 + k % 3 steps: 79 in all
     assert 0.15 * steps < random_.sum() < 0.55 * steps  # uniform actions: action 1 a third of the time
@@ -397,9 +581,19 @@ def test_dqn_evaluates_with_eval_epsilon_from_its_own_generator():
 
 def test_dqn_evaluate_plays_the_q_network_the_checkpoint_saves(tmp_path):
     module = importlib.import_module("dqn_discrete")
-    module.train(module.Args(env_id="tests.envs:Choice-v0", runs_dir=str(tmp_path / "runs"), total_timesteps=100,
-                             learning_starts=40, batch_size=8, train_frequency=10, gradient_steps=2, hidden_sizes=(4,),
-                             eval_episodes=1))
+    module.train(
+        module.Args(
+            env_id="tests.envs:Choice-v0",
+            runs_dir=str(tmp_path / "runs"),
+            total_timesteps=100,
+            learning_starts=40,
+            batch_size=8,
+            train_frequency=10,
+            gradient_steps=2,
+            hidden_sizes=(4,),
+            eval_episodes=1,
+        )
+    )
     checkpoint = load_checkpoint(the_run_dir(tmp_path / "runs"))
     assert checkpoint["policy"] == "q_network"
 
@@ -422,23 +616,42 @@ def test_dqn_evaluate_plays_the_q_network_the_checkpoint_saves(tmp_path):
 def test_track_without_wandb_installed_is_a_one_line_error(script, monkeypatch, capsys):
     module = importlib.import_module(script.removesuffix(".py"))
     real_find_spec = module.importlib.util.find_spec
-    monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: None if name == "wandb" else real_find_spec(name))
+    monkeypatch.setattr(
+        module.importlib.util, "find_spec", lambda name: None if name == "wandb" else real_find_spec(name)
+    )
     monkeypatch.setattr("sys.argv", [script, "--track", "--env-id", SCRIPTS[script]["env_id"]])
     with pytest.raises(SystemExit) as stopped:
         module.main()
     assert stopped.value.code == 2
-    assert capsys.readouterr().err == ("error: --track needs wandb, which is not installed: "
-                                       "pip install -r requirements-track.txt\n")
+    assert capsys.readouterr().err == (
+        "error: --track needs wandb, which is not installed: pip install -r requirements-track.txt\n"
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_track_syncs_the_scalars_to_wandb_offline(script, tmp_path):
     pytest.importorskip("wandb", reason="the optional extra: pip install -r requirements-track.txt")
-    proc = run_script(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--eval-frequency", "0", "--track",
-                      "--wandb-project-name", "tests", runs_dir=tmp_path / "runs", cwd=tmp_path,
-                      env={"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HOME": str(tmp_path / "home"),
-                           "XDG_CACHE_HOME": "", "XDG_DATA_HOME": ""})
+    proc = run_script(
+        script,
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        *QUICK,
+        "--eval-frequency",
+        "0",
+        "--track",
+        "--wandb-project-name",
+        "tests",
+        runs_dir=tmp_path / "runs",
+        cwd=tmp_path,
+        env={
+            "WANDB_MODE": "offline",
+            "WANDB_SILENT": "true",
+            "HOME": str(tmp_path / "home"),
+            "XDG_CACHE_HOME": "",
+            "XDG_DATA_HOME": "",
+        },
+    )
     assert_ok(proc)
     (tmp_path / "home").mkdir(exist_ok=True)
     assert [p for p in (tmp_path / "home").rglob("*")] == []  # W&B's cache (its debug logs) is not in ~/.cache
@@ -454,16 +667,28 @@ def test_track_syncs_the_scalars_to_wandb_offline(script, tmp_path):
 
 HIDDEN_WEIGHTS = {  # the weight shapes of each saved network with --hidden-sizes 24 16 (Pendulum: 3 inputs, 1 action)
     "ddpg_continuous.py": {"actor": [(24, 3), (16, 24), (1, 16)], "critic": [(24, 4), (16, 24), (1, 16)]},
-    "sac_continuous.py": {"actor": [(24, 3), (16, 24), (1, 16), (1, 16)],
-                          "critic": [(24, 4), (16, 24), (1, 16)] * 2},  # Q1's layers, then Q2's
+    "sac_continuous.py": {
+        "actor": [(24, 3), (16, 24), (1, 16), (1, 16)],
+        "critic": [(24, 4), (16, 24), (1, 16)] * 2,
+    },  # Q1's layers, then Q2's
     "dqn_discrete.py": {"q_network": [(24, 4), (16, 24), (2, 16)], "target_network": [(24, 4), (16, 24), (2, 16)]},
 }
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))
 def test_hidden_sizes_shape_every_network(script, tmp_path):
-    proc = run_main(script, "--env-id", SCRIPTS[script]["env_id"], *QUICK, "--total-timesteps", "300",
-                      "--hidden-sizes", "24", "16", runs_dir=tmp_path)
+    proc = run_main(
+        script,
+        "--env-id",
+        SCRIPTS[script]["env_id"],
+        *QUICK,
+        "--total-timesteps",
+        "300",
+        "--hidden-sizes",
+        "24",
+        "16",
+        runs_dir=tmp_path,
+    )
     assert_ok(proc)
     checkpoint = load_checkpoint(the_run_dir(tmp_path))
     for name, shapes in HIDDEN_WEIGHTS[script].items():

@@ -18,9 +18,11 @@ import torch
 import tests.envs  # noqa: F401  (registers the tiny test environments)
 from tests.helpers import scalars, the_run_dir
 
-UPDATES = {"ddpg_continuous": ["update_critic", "update_actor", "polyak_update"],
-           "sac_continuous": ["update_critic", "update_actor", "update_alpha", "polyak_update"],
-           "dqn_discrete": ["update_q", "update_target"]}
+UPDATES = {
+    "ddpg_continuous": ["update_critic", "update_actor", "polyak_update"],
+    "sac_continuous": ["update_critic", "update_actor", "update_alpha", "polyak_update"],
+    "dqn_discrete": ["update_q", "update_target"],
+}
 ACT = {"ddpg_continuous": "exploration_action", "dqn_discrete": "epsilon_greedy"}  # SAC acts with Actor.sample
 
 
@@ -42,6 +44,7 @@ class Recorder:
                 if self.depth == 0:
                     self.events.append(("act", {"actor": actor, "obs": obs.clone(), "result": out[0].clone()}))
                 return out
+
             monkeypatch.setattr(module.Actor, "sample", sample)
         self.spy(monkeypatch, module, "evaluate")
         real_step, real_add = gym.vector.SyncVectorEnv.step, module.ReplayBuffer.add
@@ -54,6 +57,7 @@ class Recorder:
         def add(rb, obs, actions, rewards, next_obs, terminated):
             self.events.append(("store", {"obs": obs.copy(), "actions": np.array(actions, copy=True)}))
             return real_add(rb, obs, actions, rewards, next_obs, terminated)
+
         monkeypatch.setattr(gym.vector.SyncVectorEnv, "step", step)
         monkeypatch.setattr(module.ReplayBuffer, "add", add)
 
@@ -64,6 +68,7 @@ class Recorder:
                 recorder.saved = saved
                 super().__init__(args, envs, rb, saved, *rest, **kwargs)
                 recorder.first_obs = self.obs.copy()
+
         monkeypatch.setattr(module, "Run", RecordedRun)
 
     def spy(self, monkeypatch, module, name, update=False):
@@ -87,6 +92,7 @@ class Recorder:
                 self.depth -= update
             arguments["result"] = result
             return result
+
         monkeypatch.setattr(module, name, wrapper)
 
     def names(self) -> list[str]:
@@ -107,14 +113,25 @@ def run(module_name: str, monkeypatch, tmp_path, recorder: Recorder | None = Non
     module = importlib.import_module(module_name)
     recorder = recorder or Recorder(module, monkeypatch)
     env_id = "tests.envs:Choice-v0" if module_name == "dqn_discrete" else "tests.envs:Countdown-v0"
-    settings = dict(env_id=env_id, runs_dir=str(tmp_path / "runs"), total_timesteps=60, learning_starts=20, batch_size=8,
-                    hidden_sizes=(16,), eval_frequency=0, eval_episodes=1, log_frequency=10, checkpoint_frequency=0)
+    settings = dict(
+        env_id=env_id,
+        runs_dir=str(tmp_path / "runs"),
+        total_timesteps=60,
+        learning_starts=20,
+        batch_size=8,
+        hidden_sizes=(16,),
+        eval_frequency=0,
+        eval_episodes=1,
+        log_frequency=10,
+        checkpoint_frequency=0,
+    )
     args = module.Args(**{**settings, **overrides})
     module.train(args)
     return module, recorder, args
 
 
 # ---- DDPG ------------------------------------------------------------------------------------------------------
+
 
 def test_ddpg_loop_acts_steps_stores_then_learns_on_its_schedule(monkeypatch, tmp_path):
     _, recorder, args = run("ddpg_continuous", monkeypatch, tmp_path, policy_frequency=3)
@@ -177,6 +194,7 @@ def test_ddpg_explores_with_its_noise_around_the_actor_and_evaluates_the_actor(m
 
 # ---- SAC -------------------------------------------------------------------------------------------------------
 
+
 def test_sac_loop_acts_steps_stores_then_learns_on_its_schedule(monkeypatch, tmp_path):
     _, recorder, args = run("sac_continuous", monkeypatch, tmp_path, policy_frequency=3)
     expected, critic_steps = [], 0
@@ -226,8 +244,16 @@ def test_sac_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
 
 # ---- DQN -------------------------------------------------------------------------------------------------------
 
-DQN_SCHEDULE = dict(total_timesteps=120, train_frequency=4, gradient_steps=2, target_network_frequency=10, tau=1.0,
-                    start_e=1.0, end_e=0.0, exploration_fraction=0.5)
+DQN_SCHEDULE = dict(
+    total_timesteps=120,
+    train_frequency=4,
+    gradient_steps=2,
+    target_network_frequency=10,
+    tau=1.0,
+    start_e=1.0,
+    end_e=0.0,
+    exploration_fraction=0.5,
+)
 
 
 def dqn_events(recorder) -> list[str]:
@@ -256,8 +282,16 @@ def test_dqn_loop_acts_steps_stores_then_learns_on_its_schedule(monkeypatch, tmp
 
 
 def test_dqn_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
-    _, recorder, args = run("dqn_discrete", monkeypatch, tmp_path, **DQN_SCHEDULE, gamma=0.7, double_dqn=True,
-                            loss="huber", max_grad_norm=3.5)
+    _, recorder, args = run(
+        "dqn_discrete",
+        monkeypatch,
+        tmp_path,
+        **DQN_SCHEDULE,
+        gamma=0.7,
+        double_dqn=True,
+        loss="huber",
+        max_grad_norm=3.5,
+    )
     s = recorder.saved
     q_calls = recorder.calls("update_q")
     assert len(q_calls) == 2 * (120 // 4 - 19 // 4)
@@ -282,6 +316,7 @@ def test_dqn_acts_with_the_scheduled_epsilon_on_the_online_network_and_logs_it(m
                 last.weight.zero_()
                 last.bias.copy_(torch.eye(3)[len(forced) % 3])
             forced.append(len(forced) % 3)
+
     recorder.before["epsilon_greedy"] = force
     run("dqn_discrete", monkeypatch, tmp_path, recorder, **DQN_SCHEDULE)
     s, acts = recorder.saved, recorder.calls("epsilon_greedy")
