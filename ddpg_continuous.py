@@ -14,6 +14,9 @@ mu'(s') stands in for the argmax. For a sampled batch of (s, a, r, s', terminate
 The actor squashes its output into each dimension's [low, high] with tanh. Exploration: uniform random
 actions for `learning_starts` steps, then mu(s) + Gaussian noise (std: `exploration_noise` x half-range), clipped.
 
+The names and equations follow the lecture Actor Critic II (CISC 7404 Decision Making, University of
+Macau); a choice that is not the textbook's says so where it stands, with its source.
+
     python ddpg_continuous.py --env-id Pendulum-v1
     tensorboard --logdir runs
 """
@@ -111,7 +114,10 @@ def mlp(sizes: list[int]) -> list[nn.Module]:
 
 
 def exploration_action(actor: Actor, obs: torch.Tensor, noise_std: float) -> torch.Tensor:
-    """mu(s) + N(0, (noise_std * half_range)^2), drawn per env and per dimension, clipped to the bounds."""
+    """mu(s) + N(0, (noise_std * half_range)^2), drawn per env and per dimension, clipped to the bounds.
+
+    Gaussian noise, as TD3 and CleanRL use; the DDPG paper used Ornstein-Uhlenbeck noise.
+    """
     action = actor(obs)
     noise = torch.randn_like(action) * (noise_std * 0.5 * (actor.high - actor.low))
     return (action + noise).clamp(actor.low, actor.high)
@@ -230,7 +236,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 
     with run:  # logs flushed and envs closed however the loop ends
         while global_step < args.total_timesteps:
-            # 1. Act: uniform random actions first, then mu(s) plus Gaussian noise.
+            # 1. Act: uniform random actions first (TD3's and CleanRL's warm-up), then mu(s) plus Gaussian noise.
             if global_step < args.learning_starts:
                 actions = np.random.uniform(action_low, action_high, (args.num_envs, action_dim)).astype(np.float32)
             else:
@@ -257,7 +263,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                 )
                 num_updates += 1
                 run.add_losses(qf1_loss=qf_loss, qf1_values=q_mean)  # CleanRL's tags: one critic, Q1
-                if num_updates % args.policy_frequency == 0:
+                if num_updates % args.policy_frequency == 0:  # TD3's delay; the DDPG paper updates every step
                     run.add_losses(actor_loss=update_actor(actor, actor_optimizer, critic, batch[0]))
                     polyak_update(target_actor, actor, args.tau)
                     polyak_update(target_critic, critic, args.tau)

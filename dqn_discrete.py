@@ -15,6 +15,9 @@ Double DQN picks a' with the online network and values it with the target networ
 overestimation that max over noisy estimates causes. Exploration: epsilon-greedy on Q, epsilon linear start_e -> end_e.
 Evaluation is epsilon-greedy on Q with the small `eval_epsilon`, as CleanRL's.
 
+The names and equations follow the lecture Actor Critic II (CISC 7404 Decision Making, University of
+Macau); a choice that is not the textbook's says so where it stands, with its source.
+
     python dqn_discrete.py --env-id CartPole-v1
     tensorboard --logdir runs
 """

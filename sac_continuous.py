@@ -16,6 +16,9 @@ the minimum of the two curb the overestimation that a single critic suffers. For
 Exploration is the policy's own sampling, after `learning_starts` steps of uniform random actions.
 Evaluation acts with the squashed mean, bound(tanh(mean(s))).
 
+The names and equations follow the lecture Actor Critic II (CISC 7404 Decision Making, University of
+Macau); a choice that is not the textbook's says so where it stands, with its source.
+
     python sac_continuous.py --env-id Pendulum-v1
     tensorboard --logdir runs
 """
@@ -187,7 +190,10 @@ def actor_loss(log_prob: torch.Tensor, q: torch.Tensor, alpha: torch.Tensor) -> 
 
 
 def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
-    """-mean(log alpha * (log pi + target_entropy)): its gradient, entropy - target, raises alpha at low entropy."""
+    """-mean(log alpha * (log pi + target_entropy)): its gradient, entropy - target, raises alpha at low entropy.
+
+    SB3's form, on log alpha; the SAC paper and CleanRL multiply alpha itself.
+    """
     return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
 
 
@@ -313,7 +319,7 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 
     with run:  # logs flushed and envs closed however the loop ends
         while global_step < args.total_timesteps:
-            # 1. Act: uniform random actions first, then samples from the policy.
+            # 1. Act: uniform random actions first (CleanRL's and SB3's warm-up), then samples from the policy.
             if global_step < args.learning_starts:
                 actions = np.random.uniform(action_low, action_high, (args.num_envs, action_dim)).astype(np.float32)
             else:
@@ -348,7 +354,9 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                     qf1_values=q_means[0],
                     qf2_values=q_means[1],
                 )
-                if num_updates % args.policy_frequency == 0:
+                if (
+                    num_updates % args.policy_frequency == 0
+                ):  # CleanRL's scheme; the SAC paper steps the policy every step
                     for _ in range(args.policy_frequency):  # as many policy steps as were skipped: the same total
                         pi_loss, log_prob = update_actor(actor, actor_optimizer, critic, batch[0], alpha)
                         run.add_losses(actor_loss=pi_loss, entropy=-log_prob.mean())

@@ -29,19 +29,6 @@ def test_double_dqn_picks_with_the_online_network_and_values_with_the_target():
     assert torch.allclose(y, torch.tensor([1.5, 1.0, 2.0]))
 
 
-def test_truncated_transition_still_bootstraps():
-    # a time-limit truncation is stored with terminated = 0: the future value stays in the target
-    y = dqn.td_target(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([[4.0, 6.0]]), gamma=0.9)
-    assert y.item() == pytest.approx(1.0 + 0.9 * 6.0)
-
-
-def test_td_loss_mse_and_huber():
-    q, y = torch.zeros(3), torch.tensor([0.5, 2.0, -3.0])
-    assert dqn.td_loss(q, y, "mse").item() == pytest.approx((0.25 + 4.0 + 9.0) / 3)
-    # Huber with delta 1: 0.5 x^2 inside [-1, 1], |x| - 0.5 outside
-    assert dqn.td_loss(q, y, "huber").item() == pytest.approx((0.125 + 1.5 + 2.5) / 3)
-
-
 def test_epsilon_schedule_endpoints_and_midpoint():
     assert dqn.linear_schedule(1.0, 0.05, 1000, 0) == pytest.approx(1.0)
     assert dqn.linear_schedule(1.0, 0.05, 1000, 500) == pytest.approx(0.525)
@@ -144,14 +131,18 @@ def constant_q_network(values: list[float]) -> dqn.QNetwork:
     return q
 
 
-@pytest.mark.parametrize("double_dqn,expected_loss", [(False, 3.5**2), (True, 0.5**2)])
-def test_update_q_follows_the_double_dqn_flag(double_dqn, expected_loss):
+@pytest.mark.parametrize(
+    "double_dqn,loss_kind,expected_loss",
+    [(False, "mse", 3.5**2), (True, "mse", 0.5**2), (False, "huber", 3.5 - 0.5), (True, "huber", 0.5 * 0.5**2)],
+)
+def test_update_q_follows_the_double_dqn_flag_and_the_loss_kind(double_dqn, loss_kind, expected_loss):
     # online Q = [0, 5], target Q' = [7, 1], r = 0, gamma = 0.5, action 0 taken (Q(s, a) = 0):
     # DQN values s' at max Q' = 7, so y = 3.5; double DQN picks argmax Q = 1 and values it with Q': y = 0.5.
+    # Huber (delta 1) is x^2 / 2 for |x| <= 1 and |x| - 1/2 beyond: 3.0 for an error of 3.5, 0.125 for 0.5.
     q_network, target_network = constant_q_network([0.0, 5.0]), constant_q_network([7.0, 1.0])
     batch = (torch.randn(8, 4), torch.zeros(8, dtype=torch.long), torch.zeros(8), torch.randn(8, 4), torch.zeros(8))
     optimizer = torch.optim.SGD(q_network.parameters(), lr=0.0)
-    loss, q_mean = dqn.update_q(q_network, optimizer, target_network, batch, 0.5, double_dqn, "mse")
+    loss, q_mean = dqn.update_q(q_network, optimizer, target_network, batch, 0.5, double_dqn, loss_kind)
     assert loss.item() == pytest.approx(expected_loss) and q_mean.item() == 0.0
 
 
