@@ -92,6 +92,8 @@ class Hyperparameters:
     """TD loss: mean squared error, or Huber (smooth L1), which is gentler on large TD errors"""
     eval_epsilon: float = 0.05
     """epsilon of the evaluation episodes' epsilon-greedy actions (CleanRL's evaluation uses 0.05; 0 is greedy)"""
+    anneal_lr: bool = False
+    """lower the learning rate linearly to 0 over total_timesteps (CleanRL's PPO --anneal-lr)"""
     max_grad_norm: float = 10.0
     """clip the gradient's norm at this before each step (SB3's default); 0 does not clip (CleanRL's)"""
 
@@ -248,6 +250,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
             # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
             if global_step >= run.learn_from and rb.size >= args.batch_size:
                 if is_due(global_step, args.train_frequency, args.num_envs):
+                    if args.anneal_lr:  # the step size falls to 0 at the run's end, so its last steps are small
+                        optimizer.param_groups[0]["lr"] = args.learning_rate * (1 - global_step / args.total_timesteps)
                     for _ in range(args.gradient_steps):
                         loss, q_mean = update_q(
                             q_network,
@@ -296,6 +300,7 @@ PRESETS = {  # the settings measured on envs other than the default's: where the
             exploration_fraction=0.12,
             end_e=0.1,
             double_dqn=True,
+            max_grad_norm=0.0,  # as measured, without clipping
         ),
     ),
     "MountainCar-v0": (
@@ -311,6 +316,7 @@ PRESETS = {  # the settings measured on envs other than the default's: where the
             gradient_steps=8,
             exploration_fraction=0.2,
             end_e=0.07,
+            max_grad_norm=0.0,  # as measured, without clipping
         ),
     ),
 }

@@ -332,3 +332,16 @@ def test_dqn_acts_with_the_scheduled_epsilon_on_the_online_network_and_logs_it(m
     assert [step for step, _ in logged] == list(range(10, 121, 10))
     for step, value in logged:  # the epsilon of the vector step that ended there
         assert value == pytest.approx(epsilons[step - 1])
+
+
+@pytest.mark.parametrize("anneal_lr", [True, False])
+def test_dqn_anneals_the_learning_rate_to_0_over_the_run(anneal_lr, monkeypatch, tmp_path):
+    module = importlib.import_module("dqn_discrete")
+    recorder, rates = Recorder(module, monkeypatch), []
+    recorder.before["update_q"] = lambda arguments: rates.append(arguments["optimizer"].param_groups[0]["lr"])
+    schedule = {**DQN_SCHEDULE, "learning_rate": 0.4, "anneal_lr": anneal_lr}
+    run("dqn_discrete", monkeypatch, tmp_path, recorder=recorder, **schedule)
+    # bursts of 2 gradient steps at steps 20, 24, ..., 120: lr = 0.4 (1 - step / 120), the same for both steps
+    steps = range(20, 121, 4)
+    expected = [0.4 * (1 - step / 120) if anneal_lr else 0.4 for step in steps for _ in range(2)]
+    assert rates == pytest.approx(expected)
