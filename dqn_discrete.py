@@ -9,7 +9,7 @@ For a sampled batch of (s, a, r, s', terminated):
     loss          L     = mean (Q(s, a) - y)^2        (or the Huber loss with --loss huber)
     target        Q'    <- Q every `target_network_frequency` steps (or (1 - tau) Q' + tau Q with tau < 1)
     schedule      `gradient_steps` gradient steps every `train_frequency` env steps
-    clipping      each gradient's norm clipped at `max_grad_norm` before its Adam step (SB3's default; 0: off)
+    step size     the learning rate falls linearly to 0 over the run (--anneal-lr), so the last updates are small
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
 overestimation that max over noisy estimates causes. Exploration: epsilon-greedy on Q, epsilon linear start_e -> end_e.
@@ -92,10 +92,8 @@ class Hyperparameters:
     """TD loss: mean squared error, or Huber (smooth L1), which is gentler on large TD errors"""
     eval_epsilon: float = 0.05
     """epsilon of the evaluation episodes' epsilon-greedy actions (CleanRL's evaluation uses 0.05; 0 is greedy)"""
-    anneal_lr: bool = False
+    anneal_lr: bool = True
     """lower the learning rate linearly to 0 over total_timesteps (CleanRL's PPO --anneal-lr)"""
-    max_grad_norm: float = 10.0
-    """clip the gradient's norm at this before each step (SB3's default); 0 does not clip (CleanRL's)"""
 
 
 class QNetwork(nn.Module):
@@ -160,7 +158,6 @@ def update_q(
     gamma: float,
     double_dqn: bool,
     loss_kind: str,
-    max_grad_norm: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One gradient step on the TD error of the actions taken; returns the loss and the mean Q(s, a), detached."""
     obs, actions, rewards, next_obs, terminated = batch
@@ -171,8 +168,6 @@ def update_q(
     loss = td_loss(q_taken, y, loss_kind)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if max_grad_norm > 0:  # SB3's DQN: one large TD error cannot take a large step
-        nn.utils.clip_grad_norm_(q_network.parameters(), max_grad_norm)
     optimizer.step()
     return loss.detach(), q_taken.detach().mean()
 
@@ -250,7 +245,9 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
             # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
             if global_step >= run.learn_from and rb.size >= args.batch_size:
                 if is_due(global_step, args.train_frequency, args.num_envs):
-                    if args.anneal_lr:  # the step size falls to 0 at the run's end, so its last steps are small
+                    if (
+                        args.anneal_lr
+                    ):  # Robbins-Monro's shrinking steps, as CleanRL's PPO anneals (not in the DQN paper)
                         optimizer.param_groups[0]["lr"] = args.learning_rate * (1 - global_step / args.total_timesteps)
                     for _ in range(args.gradient_steps):
                         loss, q_mean = update_q(
@@ -261,7 +258,6 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
                             args.gamma,
                             args.double_dqn,
                             args.loss,
-                            args.max_grad_norm,
                         )
                         num_updates += 1
                         run.add_losses(td_loss=loss, q_values=q_mean)
@@ -283,7 +279,6 @@ UPDATES = ["update_q", "update_target"]  # what --compile compiles
 RULES = [
     ("at least 1", lambda v: v >= 1, ["train_frequency", "gradient_steps", "target_network_frequency"]),
     ("positive", lambda v: v > 0, ["learning_rate"]),  # the ranges of DQN's own flags
-    ("0 or more", lambda v: v >= 0, ["max_grad_norm"]),
     ("in [0, 1]", lambda v: 0 <= v <= 1, ["start_e", "end_e", "exploration_fraction", "eval_epsilon"]),
 ]
 PRESETS = {  # the settings measured on envs other than the default's: where they come from, and the flags they set
@@ -300,7 +295,7 @@ PRESETS = {  # the settings measured on envs other than the default's: where the
             exploration_fraction=0.12,
             end_e=0.1,
             double_dqn=True,
-            max_grad_norm=0.0,  # as measured, without clipping
+            anneal_lr=False,  # as measured, at a constant learning rate
         ),
     ),
     "MountainCar-v0": (
@@ -316,7 +311,7 @@ PRESETS = {  # the settings measured on envs other than the default's: where the
             gradient_steps=8,
             exploration_fraction=0.2,
             end_e=0.07,
-            max_grad_norm=0.0,  # as measured, without clipping
+            anneal_lr=False,  # as measured, at a constant learning rate
         ),
     ),
 }

@@ -56,16 +56,16 @@ DQN_BUDGET = [
 ]
 MUJOCO_BUDGET = ["--total-timesteps", "100000", "--learning-starts", "5000", "--eval-frequency", "10000"]
 # Settings found for other classic-control envs (rl-baselines3-zoo's published kind of schedule, tried here)
-KNOWN_GOOD = {  # as measured: without gradient clipping (--max-grad-norm 0), as the DQN of that day
+KNOWN_GOOD = {  # as measured: at a constant learning rate (--no-anneal-lr), as the DQN of that day
     ("dqn", "Acrobot-v1"): (
         "--total-timesteps 100000 --learning-rate 6.3e-4 --batch-size 128 --buffer-size 50000 "
         "--target-network-frequency 250 --train-frequency 4 --gradient-steps 4 --exploration-fraction 0.12 "
-        "--end-e 0.1 --double-dqn --max-grad-norm 0"
+        "--end-e 0.1 --double-dqn --no-anneal-lr"
     ).split(),
     ("dqn", "MountainCar-v0"): (
         "--total-timesteps 120000 --learning-rate 4e-3 --batch-size 128 --buffer-size 10000 --gamma 0.98 "
         "--target-network-frequency 600 --train-frequency 16 --gradient-steps 8 --exploration-fraction 0.2 "
-        "--end-e 0.07 --max-grad-norm 0"
+        "--end-e 0.07 --no-anneal-lr"
     ).split(),
 }
 PRESET_HELP = {

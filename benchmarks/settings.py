@@ -43,7 +43,7 @@ CLEANRL = {
         "train-frequency": "10",
         "gradient-steps": "1",
         "loss": "mse",
-        "max-grad-norm": "0",  # CleanRL does not clip the gradient
+        "no-anneal-lr": "",  # CleanRL's DQN learns at a constant rate
         "no-double-dqn": "",
     },  # a flag without a value; Acrobot-v1's preset would otherwise turn double DQN on
 }

@@ -68,7 +68,7 @@ CLEANRL_DEFAULTS = {
         hidden_sizes=(120, 84),
         loss="mse",
         double_dqn=False,
-        max_grad_norm=0.0,
+        anneal_lr=False,
     ),
 }
 MODULES = {"ddpg": ddpg_continuous, "sac": sac_continuous, "dqn": dqn_discrete}
@@ -128,7 +128,11 @@ def test_the_grids_published_rows_give_every_setting_an_env_preset_would_change(
             for env_id in env_ids:
                 for name, value in modules[algo].preset_of(env_id)[1].items():
                     flag = name.replace("_", "-")
-                    assert f"--{flag}" in flags or (value is True and f"--no-{flag}" in flags), (algo, env_id, name)
+                    assert f"--{flag}" in flags or (isinstance(value, bool) and f"--no-{flag}" in flags), (
+                        algo,
+                        env_id,
+                        name,
+                    )
 
 
 @pytest.mark.parametrize("name", ["breakdown", "grid", "pendulum_ceiling", "plot", "solve", "speed"])

@@ -28,7 +28,8 @@ SHORT = [
     "--eval-episodes",
     "1",
 ]
-# DQN's epsilon schedule spans --total-timesteps; a flat one lets a run of 1000 steps continue to 2000 unchanged.
+# DQN's epsilon and learning-rate schedules span --total-timesteps; flat ones let a run of 1000 steps continue to
+# 2000 unchanged.
 FLAT_EPSILON = {
     "dqn_discrete.py": [
         "--start-e",
@@ -43,6 +44,7 @@ FLAT_EPSILON = {
         "100",
         "--buffer-size",
         "700",
+        "--no-anneal-lr",
     ]
 }
 # Flags whose saved value a resume must not keep when the command line sets them back to the default.

@@ -290,7 +290,6 @@ def test_dqn_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
         gamma=0.7,
         double_dqn=True,
         loss="huber",
-        max_grad_norm=3.5,
     )
     s = recorder.saved
     q_calls = recorder.calls("update_q")
@@ -299,7 +298,6 @@ def test_dqn_updates_get_the_networks_the_equations_name(monkeypatch, tmp_path):
         assert call["q_network"] is s["q_network"] and call["optimizer"] is s["optimizer"]
         assert call["target_network"] is s["target_network"], "the TD target must use the target network Q'"
         assert call["gamma"] == 0.7 and call["double_dqn"] is True and call["loss_kind"] == "huber"
-        assert call["max_grad_norm"] == 3.5
     to_target = [c for c in recorder.calls("update_target") if same_tensors(c["target"], s["target_network"])]
     assert len(to_target) == 11  # steps 20, 30, ..., 120
     assert all(same_tensors(c["online"], s["q_network"]) and c["tau"] == 1.0 for c in to_target)  # Q' <- Q
