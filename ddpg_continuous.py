@@ -109,8 +109,10 @@ class Critic(nn.Module):
 
 def mlp(sizes: list[int]) -> list[nn.Module]:
     """Linear layers of the given widths, with a ReLU between each two."""
-    layers = [m for n_in, n_out in zip(sizes, sizes[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
-    return layers[:-1]
+    layers = []
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU(inplace=True)]
+    return layers[:-1]  # no ReLU after the output layer
 
 
 def exploration_action(actor: Actor, obs: torch.Tensor, noise_std: float) -> torch.Tensor:

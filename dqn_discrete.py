@@ -8,7 +8,7 @@ For a sampled batch of (s, a, r, s', terminated):
     double DQN    y     = r + gamma * (1 - terminated) * Q'(s', argmax_a' Q(s', a'))     (--double-dqn)
     loss          L     = mean (Q(s, a) - y)^2        (or the Huber loss with --loss huber)
     target        Q'    <- Q every `target_network_frequency` steps (or (1 - tau) Q' + tau Q with tau < 1)
-    schedule      `gradient_steps` gradient steps every `train_frequency` env steps
+    schedule      `gradient_steps` gradient steps every `train_frequency` env steps (rl-zoo3's CartPole bursts)
     step size     the learning rate falls linearly to 0 over the run (--anneal-lr), so the last updates are small
 
 Double DQN picks a' with the online network and values it with the target network, which curbs the
@@ -99,11 +99,14 @@ class Hyperparameters:
 class QNetwork(nn.Module):
     """Q(s, .): observation -> hidden_sizes -> one value per action, shape (batch, num_actions)."""
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes=(120, 84)):
+    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes=(256, 256)):
         super().__init__()
-        widths = [obs_dim, *hidden_sizes, num_actions]
-        layers = [m for n_in, n_out in zip(widths, widths[1:]) for m in (nn.Linear(n_in, n_out), nn.ReLU(inplace=True))]
-        self.net = nn.Sequential(nn.Flatten(), *layers[:-1])
+        layers = [nn.Flatten()]
+        widths = [obs_dim, *hidden_sizes]
+        for n_in, n_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(n_in, n_out), nn.ReLU(inplace=True)]
+        layers.append(nn.Linear(widths[-1], num_actions))  # Q-values are unbounded: no ReLU on the output
+        self.net = nn.Sequential(*layers)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs)
@@ -243,6 +246,8 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
             obs = next_obs
 
             # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
+            # rl-zoo3's CartPole schedule, not the DQN paper's: bursts of 128 steps every 256, and a target copied every
+            # 10 env steps, which between two bursts means one copy of the network each burst left.
             if global_step >= run.learn_from and rb.size >= args.batch_size:
                 if is_due(global_step, args.train_frequency, args.num_envs):
                     if (
