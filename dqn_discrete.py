@@ -782,7 +782,8 @@ class Run:
         self.writer.add_scalar("charts/SPS", int((step - self.start_step) / (now - self.start_time)), step)  # CleanRL's
         warm_up = step < self.learn_from
         # time left in the phase the run is in; none from an interval that spans the start of learning
-        seconds_left = ((self.learn_from if warm_up else self.args.total_timesteps) - step) / max(sps, 1e-9)
+        phase_end = min(self.learn_from, self.args.total_timesteps) if warm_up else self.args.total_timesteps
+        seconds_left = (phase_end - step) / max(sps, 1e-9)
         left = (
             "?:??:??" if self.last_log_step < self.learn_from <= step else datetime.timedelta(seconds=int(seconds_left))
         )
