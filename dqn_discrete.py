@@ -148,11 +148,6 @@ def td_target(
     return reward + gamma * (1.0 - terminated) * next_value
 
 
-def td_loss(q_taken: torch.Tensor, y: torch.Tensor, kind: str = "mse") -> torch.Tensor:
-    """Mean squared (or Huber) TD error between Q(s, a) and y, both of shape (batch,); y carries no gradient."""
-    return F.mse_loss(q_taken, y) if kind == "mse" else F.smooth_l1_loss(q_taken, y)
-
-
 def update_q(
     q_network: QNetwork,
     optimizer: torch.optim.Optimizer,
@@ -168,7 +163,7 @@ def update_q(
         next_q_online = q_network(next_obs) if double_dqn else None
         y = td_target(rewards, terminated, target_network(next_obs), gamma, next_q_online)
     q_taken = q_network(obs).gather(1, actions[:, None]).squeeze(1)
-    loss = td_loss(q_taken, y, loss_kind)
+    loss = F.mse_loss(q_taken, y) if loss_kind == "mse" else F.smooth_l1_loss(q_taken, y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -183,28 +178,30 @@ def update_target(target: QNetwork, online: QNetwork, tau: float) -> None:
 
 
 class ReplayBuffer:
-    """Circular buffer of transitions (s, a, r, s', terminated): one tensor per field, preallocated on the device."""
+    """Circular buffer of (s, a, r, s', terminated), one tensor per field, in host memory as SB3's."""
 
     def __init__(self, capacity: int, obs_dim: int, device: torch.device):
-        self.capacity, self.pos, self.size = capacity, 0, 0
-        check_memory(capacity, 2 * obs_dim + 4, device)  # refuses a buffer larger than the free memory
-        shapes = [(obs_dim,), (), (), (obs_dim,), ()]  # the action is its index, an integer
-        self.fields = [
-            torch.zeros((capacity, *shape), dtype=torch.long if i == 1 else torch.float32, device=device)
-            for i, shape in enumerate(shapes)
-        ]
+        self.capacity = capacity
+        self.device = device
+        self.pos = 0  # the row the next transition goes to
+        self.size = 0  # rows in use
+        check_memory(capacity, 2 * obs_dim + 4)  # refuses a buffer larger than the free memory
+        self.fields = [torch.zeros((capacity, *shape)) for shape in [(obs_dim,), (), (), (obs_dim,), ()]]
+        self.fields[1] = self.fields[1].long()  # the action is its index, an integer
+        self.arrays = [field.numpy() for field in self.fields]  # the same memory, written from numpy without copies
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
         """Store one transition per env (numpy arrays); once the buffer is full, each overwrites the oldest."""
         for i in range(len(obs)):
-            for field, value in zip(self.fields, [obs[i], actions[i], rewards[i], next_obs[i], terminated[i]]):
-                field[self.pos] = torch.as_tensor(value).reshape(-1)
-            self.pos, self.size = (self.pos + 1) % self.capacity, min(self.size + 1, self.capacity)
+            for array, value in zip(self.arrays, [obs[i], actions[i], rewards[i], next_obs[i], terminated[i]]):
+                array[self.pos] = np.reshape(value, array.shape[1:])
+            self.pos = (self.pos + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int) -> list[torch.Tensor]:
         """A batch drawn uniformly: [obs, actions, rewards, next_obs, terminated], each batch_size rows."""
-        rows = torch.randint(self.size, (batch_size,), device=self.fields[0].device)
-        return [field[rows] for field in self.fields]
+        rows = torch.randint(self.size, (batch_size,))
+        return [field[rows].to(self.device) for field in self.fields]
 
 
 def train(args: Args, checkpoint: dict | None = None) -> float:
@@ -218,13 +215,17 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
     target_network = copy.deepcopy(q_network).requires_grad_(False)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate, fused=True)
     rb = ReplayBuffer(args.buffer_size, obs_dim, device)
+    q_step, target_step = update_q, update_target
+    if args.compile:  # the same functions, compiled by torch.compile; the first calls wait for the compiler
+        q_step, target_step = compiled([update_q, update_target], device, [optimizer])
+
     saved = {"q_network": q_network, "target_network": target_network, "optimizer": optimizer}
-    run = Run(
-        args, envs, rb, saved, policy="q_network", checkpoint=checkpoint, charts={"charts/epsilon": lambda: epsilon}
-    )
-    envs, obs, global_step, num_updates = run.envs, run.obs, run.global_step, run.num_updates
-    if args.compile:  # from here on, update_q and update_target are their torch.compile'd selves
-        compile_updates(device, [optimizer])
+    run = Run(args, saved, rb, policy="q_network", charts={"charts/epsilon": lambda: epsilon})
+    obs, _ = envs.reset(seed=args.seed)
+    global_step = num_updates = 0
+    if checkpoint is not None:  # go on exactly where it stopped: weights, optimizer, buffer, RNG states, envs
+        envs, obs, global_step, num_updates = restore(run, checkpoint, envs)
+    run.start(envs, obs, global_step, num_updates, checkpoint)
 
     with run:  # logs flushed and envs closed however the loop ends
         while global_step < args.total_timesteps:
@@ -246,31 +247,39 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
             obs = next_obs
 
             # 3. Learn every train_frequency steps; update the target on its own schedule, not nested in the former.
-            # rl-zoo3's CartPole schedule, not the DQN paper's: bursts of 128 steps every 256, and a target copied every
-            # 10 env steps, which between two bursts means one copy of the network each burst left.
+            # rl-zoo3's CartPole bursts, not the DQN paper's: 128 steps every 256; a copy every 10 steps: one per burst.
             if global_step >= run.learn_from and rb.size >= args.batch_size:
-                if is_due(global_step, args.train_frequency, args.num_envs):
-                    if (
-                        args.anneal_lr
-                    ):  # Robbins-Monro's shrinking steps, as CleanRL's PPO anneals (not in the DQN paper)
+                if run.due(global_step, args.train_frequency):
+                    if args.anneal_lr:  # Robbins-Monro's shrinking steps, as CleanRL's PPO anneals (not the DQN paper)
                         optimizer.param_groups[0]["lr"] = args.learning_rate * (1 - global_step / args.total_timesteps)
                     for _ in range(args.gradient_steps):
-                        loss, q_mean = update_q(
-                            q_network,
-                            optimizer,
-                            target_network,
-                            rb.sample(args.batch_size),
-                            args.gamma,
-                            args.double_dqn,
-                            args.loss,
+                        batch = rb.sample(args.batch_size)
+                        loss, q_mean = q_step(
+                            q_network, optimizer, target_network, batch, args.gamma, args.double_dqn, args.loss
                         )
                         num_updates += 1
-                        run.add_losses(td_loss=loss, q_values=q_mean)
-                if is_due(global_step, args.target_network_frequency, args.num_envs):
-                    update_target(target_network, q_network, args.tau)
+                        run.log.add_losses(td_loss=loss, q_values=q_mean)
+                if run.due(global_step, args.target_network_frequency):
+                    target_step(target_network, q_network, args.tau)
 
-            # 4. Bookkeeping: episode statistics, NaN checks, logs, evaluation, checkpoints, stop on signal.
-            run.end_step(global_step, num_updates, obs, actions, rewards, real_next_obs, infos)
+            # 4. Record each episode that ended this step: its return and length, as CleanRL logs them.
+            if "final_info" in infos:
+                episode = infos["final_info"]["episode"]
+                for i in np.flatnonzero(infos["final_info"]["_episode"]):
+                    run.log.episode(global_step, episode["r"][i], episode["l"][i])
+
+            # 5. Each on its schedule: NaN checks and logs, evaluation, checkpoints, the stop on Ctrl-C or SIGTERM.
+            run.check_step(global_step, actions, rewards, real_next_obs)
+            finished = global_step >= args.total_timesteps
+            stopping = run.stop_signal.signum is not None  # read once: a signal arriving later waits for the next step
+            if run.due(global_step, args.log_frequency):
+                run.write_log(global_step, num_updates, obs)
+            if run.due(global_step, args.eval_frequency) or finished:
+                run.evaluate(global_step)
+            if run.due(global_step, args.checkpoint_frequency) or finished or stopping:  # the last two carry the buffer
+                run.save(global_step, num_updates, obs, with_buffer=args.save_buffer or finished or stopping)
+            if stopping:
+                run.stop(global_step)
     return run.final_eval
 
 
@@ -279,8 +288,9 @@ def train(args: Args, checkpoint: dict | None = None) -> float:
 # arguments and the env, building the envs, evaluation, checkpoints, logging and signals.
 # =============================================================================================
 # ---- Specific to DQN: the only part of the plumbing that differs between the three scripts -----------------
-ALGO, EVAL_FREQUENCY, LEARNING_RATES = "DQN", 10_000, "--learning-rate"
-UPDATES = ["update_q", "update_target"]  # what --compile compiles
+ALGO = "DQN"
+EVAL_FREQUENCY = 10_000  # steps between evaluations
+LEARNING_RATES = "--learning-rate"  # the flags a divergence error suggests lowering
 RULES = [
     ("at least 1", lambda v: v >= 1, ["train_frequency", "gradient_steps", "target_network_frequency"]),
     ("positive", lambda v: v > 0, ["learning_rate"]),  # the ranges of DQN's own flags
@@ -347,6 +357,9 @@ SCRIPT = os.path.basename(__file__)
 DESCRIPTION = __doc__.splitlines()[0]  # the first line of --help
 
 
+# ---- Arguments ---------------------------------------------------------------------------------------------------
+
+
 @dataclass
 class Args(Hyperparameters):
     """Every flag: the hyperparameters above, then how the run is seeded, placed, evaluated, logged and saved."""
@@ -375,7 +388,7 @@ class Args(Hyperparameters):
     checkpoint_frequency: int = 10_000
     """write a checkpoint every this many steps, and at the end (0: only at the end)"""
     save_buffer: bool = False
-    """also put the replay buffer in periodic checkpoints (the final one, where it fits, and a Ctrl-C one have it)"""
+    """also put the replay buffer in periodic checkpoints (the final one and a Ctrl-C one always have it)"""
     resume: str | None = None
     """checkpoint to continue training from; its saved settings become the defaults, so any flag given wins"""
     evaluate: str | None = None
@@ -396,29 +409,29 @@ class ConfigError(Exception):
     """Bad input: printed as a one-line error, exit status 2."""
 
 
+COMMON_RULES = [
+    (
+        "at least 1",
+        lambda v: v >= 1,
+        [
+            "total_timesteps",
+            "num_envs",
+            "buffer_size",
+            "batch_size",
+            "eval_episodes",
+            "log_frequency",
+            "video_episodes",
+        ],
+    ),
+    ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
+    ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
+    ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"]),
+]
+
+
 def check_args(args: Args) -> None:
-    rules = [
-        (
-            "at least 1",
-            lambda v: v >= 1,
-            [
-                "total_timesteps",
-                "num_envs",
-                "buffer_size",
-                "batch_size",
-                "eval_episodes",
-                "log_frequency",
-                "video_episodes",
-            ],
-        ),
-        ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
-        ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
-        ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"]),
-    ] + RULES
-    finite = [
-        ("a finite number", math.isfinite, [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)])
-    ]
-    for wanted, holds, names in finite + rules:
+    floats = [f.name for f in fields(args) if isinstance(getattr(args, f.name), float)]
+    for wanted, holds, names in [("a finite number", math.isfinite, floats)] + COMMON_RULES + RULES:
         for name in names:
             if not holds(getattr(args, name)):
                 raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {getattr(args, name)}")
@@ -461,25 +474,31 @@ def setup(args: Args) -> torch.device:
     return device
 
 
-def free_memory(device: torch.device) -> int:
-    """Bytes free on the device; sys.maxsize where the system does not say."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if not os.path.exists("/proc/meminfo"):
-        return sys.maxsize
-    with open("/proc/meminfo") as f:
-        return next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), sys.maxsize)
-
-
-def check_memory(capacity: int, row_size: int, device: torch.device) -> None:
-    """Refuse a replay buffer of float32 rows larger than the device's free memory; print its size."""
-    needed, free = capacity * row_size * 4, free_memory(device)
+def check_memory(capacity: int, row_size: int) -> None:
+    """Refuse a replay buffer of float32 rows larger than the free memory; print its size."""
+    needed, free = capacity * row_size * 4, sys.maxsize
+    if os.path.exists("/proc/meminfo"):  # Linux; elsewhere the buffer is not checked
+        with open("/proc/meminfo") as f:
+            free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), free)
     if needed > free:
         raise ConfigError(
-            f"a replay buffer of {capacity} transitions needs {needed / 2**30:.1f} GiB but {device} has "
-            f"{free / 2**30:.1f} GiB free: lower --buffer-size"
+            f"a replay buffer of {capacity} transitions needs {needed / 2**30:.1f} GiB but only "
+            f"{free / 2**30:.1f} GiB of memory is free: lower --buffer-size"
         )
-    print(f"replay buffer: {capacity} transitions x {row_size} floats = {needed / 2**20:.0f} MiB on {device}")
+    print(f"replay buffer: {capacity} transitions x {row_size} floats = {needed / 2**20:.0f} MiB")
+
+
+def compiled(functions: list, device: torch.device, optimizers: list[torch.optim.Optimizer]) -> list:
+    """--compile: the update functions compiled by torch.compile. On CUDA, mode reduce-overhead captures CUDA graphs
+    and replays them, which needs the optimizers' step counts on the GPU (capturable)."""
+    if device.type == "cuda":
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["capturable"] = True
+    return [torch.compile(f, mode="reduce-overhead" if device.type == "cuda" else None) for f in functions]
+
+
+# ---- Envs and evaluation -----------------------------------------------------------------------------------------
 
 
 def make_env(env_id: str, render: bool = False) -> gym.Env:
@@ -552,140 +571,46 @@ def evaluate(policy: nn.Module, args: Args, video_prefix: str, video_dir: str | 
     return returns
 
 
-class Run:
-    """A training run's bookkeeping: its folder and TensorBoard log, the progress line, the NaN guard, evaluations,
-    checkpoints (`saved` modules, buffer, envs, RNG states, counters) and the stop on Ctrl-C or SIGTERM."""
+# ---- Logging -----------------------------------------------------------------------------------------------------
 
-    def __init__(
-        self,
-        args: Args,
-        envs: gym.vector.VectorEnv,
-        rb: ReplayBuffer,
-        saved: dict,
-        policy: str,
-        checkpoint: dict | None,
-        charts: dict | None = None,
-    ):
-        self.args, self.envs, self.rb, self.saved, self.policy_name = args, envs, rb, saved, policy  # evaluated, saved
-        self.charts = charts or {}  # tag -> function giving the value to log with the losses
-        self.weights = [p for m in saved.values() if isinstance(m, nn.Module) for p in m.parameters()]
-        self.weights += [t for t in saved.values() if isinstance(t, torch.Tensor) and t.requires_grad]  # learned
-        # refill_until: after a resume without the replay buffer, no update until it holds learning_starts new rows
-        self.global_step = self.num_updates = self.episodes_done = self.refill_until = 0
-        self.recent_returns, self.loss_sums, self.final_eval, self.stop_signal = (
-            deque(maxlen=10),
-            {},
-            float("nan"),
-            None,
-        )
-        if checkpoint is None:
-            name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}".replace("/", "-").replace(
-                ":", "-"
-            )
-            self.dir = os.path.join(args.runs_dir, name)
-            self.obs, _ = envs.reset(seed=args.seed)
-        else:
-            self.dir = os.path.dirname(os.path.abspath(args.resume))
-            self.restore(checkpoint)
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(
-                f"cannot create the run folder {self.dir!r} ({e.strerror}): give a writable --runs-dir"
-            ) from None
-        if env_state(self.envs) is None:
-            print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
-        self.path = os.path.join(self.dir, "checkpoint.pt")
-        self.learn_from = max(args.learning_starts, self.refill_until)
+
+class TrainingLog:
+    """The run's TensorBoard log (mirrored to W&B with --track): episodes, mean losses, and the progress line."""
+
+    def __init__(self, args: Args, run_dir: str, global_step: int, learn_from: int, resumed: bool):
+        self.args = args
+        self.learn_from = learn_from
+        self.episodes_done = 0
+        self.recent_returns = deque(maxlen=10)  # the progress line's "return (last 10)"
+        self.loss_sums = {}  # name -> (sum on the device, count) since the last log
         self.tracker = None
         if args.track:  # before the SummaryWriter exists, so that W&B mirrors everything it writes; save=False keeps
             import wandb  # a copy of the events file out of wandb/ (inside this folder), where it would be read again
 
             for name, folder in [("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data")]:  # its logs: not in ~/.cache
-                os.environ.setdefault(name, os.path.join(self.dir, "wandb", folder))
-            wandb.tensorboard.patch(root_logdir=self.dir, save=False)
+                os.environ.setdefault(name, os.path.join(run_dir, "wandb", folder))
+            wandb.tensorboard.patch(root_logdir=run_dir, save=False)
             self.tracker = wandb.init(
                 project=args.wandb_project_name,
                 entity=args.wandb_entity,
                 config=asdict(args),
-                name=os.path.basename(self.dir),
-                dir=self.dir,
+                name=os.path.basename(run_dir),
+                dir=run_dir,
                 save_code=True,
             )
         # a resumed run drops what the stopped one logged after its checkpoint's step
-        self.writer = SummaryWriter(self.dir, purge_step=self.global_step + 1 if checkpoint else None)
-        if checkpoint is None:
+        self.writer = SummaryWriter(run_dir, purge_step=global_step + 1 if resumed else None)
+        if not resumed:
             table = "\n".join(f"|{k}|{v}|" for k, v in asdict(args).items())
             self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
-        device = next(saved[policy].parameters()).device
-        print(
-            f"{args.env_id}: {args.total_timesteps} steps, learning from step {self.learn_from}, on {device} with "
-            f"{torch.get_num_threads()} torch threads; run folder {self.dir}"
-        )
-        if args.total_timesteps <= self.learn_from:
-            when = "before" if args.total_timesteps < self.learn_from else "as"
-            print(
-                f"warning: the run ends at step {args.total_timesteps}, {when} learning starts "
-                f"(step {self.learn_from}): "
-                "no update before its end; raise --total-timesteps or lower --learning-starts"
-            )
-        if checkpoint is None:
-            source, preset = preset_of(args.env_id)
-            flags = [
-                f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()
-            ]
-            print(f"settings: {source}{': ' * bool(flags)}{' '.join(flags)}; flags given win")
-        signal.signal(signal.SIGINT, self.request_stop)
-        signal.signal(signal.SIGTERM, self.request_stop)
-        self.last_good_state = self.state(with_buffer=False)
-        self.start_time = self.last_log_time = time.time()
-        self.start_step = self.last_log_step = self.global_step
+        self.start_time = self.last_time = time.time()
+        self.start_step = self.last_step = global_step
 
-    def restore(self, checkpoint: dict) -> None:
-        args = self.args
-        if args.total_timesteps <= checkpoint["global_step"]:
-            raise ConfigError(
-                f"the checkpoint is at step {checkpoint['global_step']} and --total-timesteps is "
-                f"{args.total_timesteps}: raise --total-timesteps to train on"
-            )
-        for name, module in self.saved.items():
-            if isinstance(
-                module, torch.Tensor
-            ):  # a learned tensor goes on from its saved value; a fixed one is the flag's
-                if module.requires_grad:
-                    with torch.no_grad():
-                        module.copy_(checkpoint[name])
-                continue
-            rates = [group["lr"] for group in getattr(module, "param_groups", [])]
-            module.load_state_dict(checkpoint[name])
-            for group, lr in zip(getattr(module, "param_groups", []), rates):
-                group["lr"] = lr  # the flags' learning rates, not those saved with the optimizer's state
-        for key in ["global_step", "num_updates", "episodes_done", "refill_until"]:
-            setattr(self, key, checkpoint.get(key, 0))
-        self.recent_returns.extend(checkpoint.get("recent_returns", []))
-        python_rng, numpy_rng, torch_rng, cuda_rng = checkpoint["rng"]
-        random.setstate(python_rng)
-        np.random.set_state(numpy_rng)
-        torch.set_rng_state(torch_rng)
-        if cuda_rng is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(cuda_rng)
-        if checkpoint.get("buffer") is not None:
-            load_buffer_state(self.rb, checkpoint["buffer"])
-            note = f"replay buffer holds {self.rb.size} transitions"
-        else:
-            self.refill_until = self.global_step + args.learning_starts
-            note = f"no replay buffer saved: {args.learning_starts} new transitions before updates go on"
-        if checkpoint.get("envs") is not None and checkpoint["args"]["num_envs"] == args.num_envs:
-            self.envs.close()
-            self.envs, self.obs = restore_envs(checkpoint["envs"]), checkpoint["obs"]  # the episodes in progress go on
-        else:
-            self.obs, _ = self.envs.reset(seed=args.seed + self.global_step)
-            note += "; the envs start fresh episodes (the checkpoint holds no env state for this --num-envs)"
-        print(f"resumed {args.resume} at step {self.global_step}; {note}")
-
-    def request_stop(self, signum, _frame) -> None:
-        self.stop_signal = signum
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+    def episode(self, global_step: int, episodic_return: float, length: int) -> None:
+        self.episodes_done += 1
+        self.recent_returns.append(float(episodic_return))
+        self.writer.add_scalar("charts/episodic_return", episodic_return, global_step)
+        self.writer.add_scalar("charts/episodic_length", length, global_step)
 
     def add_losses(self, **losses: torch.Tensor) -> None:
         """Sum each loss on the device until the next log line: no host sync per step."""
@@ -693,142 +618,156 @@ class Run:
             total, count = self.loss_sums.get(name, (0.0, 0))
             self.loss_sums[name] = (total + value, count + 1)
 
-    def end_step(
-        self,
-        global_step: int,
-        num_updates: int,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        real_next_obs: np.ndarray,
-        infos: dict,
-    ) -> None:
-        """Everything a step does besides acting, storing and learning."""
-        args, self.global_step, self.num_updates, self.obs = self.args, global_step, num_updates, obs
-        if not np.isfinite(actions).all():
-            self.stop_diverged("the policy's action")
-        if not (np.isfinite(rewards).all() and np.isfinite(real_next_obs).all()):
-            self.stop_diverged(
-                "the env's " + ("reward" if np.isfinite(real_next_obs).all() else "observation"),
-                "check the env: its rewards and observations must be finite numbers",
-            )
-        if "final_info" in infos:
-            episode = infos["final_info"]["episode"]
-            for i in np.flatnonzero(infos["final_info"]["_episode"]):
-                self.episodes_done += 1
-                self.recent_returns.append(float(episode["r"][i]))
-                self.writer.add_scalar("charts/episodic_return", episode["r"][i], global_step)
-                self.writer.add_scalar("charts/episodic_length", episode["l"][i], global_step)
-        finished = global_step >= args.total_timesteps
-        stopping = self.stop_signal is not None  # read once: a signal arriving later in this step is seen at the next
-        save_now = (
-            finished
-            or stopping
-            or (args.checkpoint_frequency and is_due(global_step, args.checkpoint_frequency, args.num_envs))
-        )
-        log_now = is_due(global_step, args.log_frequency, args.num_envs)
-        if save_now or log_now:
-            self.write_losses()
-        if log_now:  # a full interval only: a stop or a last step between two logs writes no rate
-            self.write_progress()
-        if (args.eval_frequency and is_due(global_step, args.eval_frequency, args.num_envs)) or finished:
-            video_dir = os.path.join(self.dir, "videos") if args.capture_video else None
-            returns = evaluate(self.saved[self.policy_name], args, f"eval-step{global_step}", video_dir)
-            self.final_eval = float(returns.mean())
-            self.writer.add_scalar("eval/episodic_return", self.final_eval, global_step)
-            print(
-                f"eval at step {global_step}: return {self.final_eval:.1f} +- {returns.std():.1f} "
-                f"over {args.eval_episodes} episodes",
-                flush=True,
-            )
-        if save_now:  # the checkpoints of a stop by signal and of the end carry the buffer: those are the ones resumed
-            with_buffer = args.save_buffer or stopping or (finished and self.buffer_fits())
-            save_checkpoint(self.path, self.state(with_buffer))
-        if stopping:
-            print(
-                f"stopped by signal {self.stop_signal} at step {global_step}; checkpoint written to {self.path}; "
-                f"continue with: python {SCRIPT} --resume {self.path}",
-                flush=True,
-            )
-            raise SystemExit(128 + self.stop_signal)
+    def loss_totals(self) -> list[float]:
+        return torch.stack([total for total, _ in self.loss_sums.values()]).tolist() if self.loss_sums else []
 
-    def buffer_fits(self) -> bool:
-        """Whether the replay buffer fits in half the free memory; if not, says what extending the run will do."""
-        needed = sum(field[: self.rb.size].nbytes for field in self.rb.fields)
-        if needed > free_memory(self.rb.fields[0].device) / 2:
-            print(
-                f"note: the final checkpoint leaves out the replay buffer ({needed / 2**30:.1f} GiB): "
-                f"a run extended from it collects {self.args.learning_starts} new transitions before learning"
-            )
-        return needed <= free_memory(self.rb.fields[0].device) / 2
-
-    def write_losses(self) -> None:
-        """Check that losses and weights are finite, log the losses' means, keep this state as the last finite one."""
-        totals = torch.stack([total for total, _ in self.loss_sums.values()]).tolist() if self.loss_sums else []
-        if not all(math.isfinite(total) for total in totals):
-            self.stop_diverged("a loss")
-        if not torch.stack([w.isfinite().all() for w in self.weights]).all():
-            self.stop_diverged("the weights")
+    def write_losses(self, global_step: int, totals: list[float], charts: dict) -> None:
         for (name, (_, count)), total in zip(self.loss_sums.items(), totals):
-            self.writer.add_scalar(f"losses/{name}", total / count, self.global_step)
-        for tag, value in self.charts.items():
-            self.writer.add_scalar(tag, value(), self.global_step)
+            self.writer.add_scalar(f"losses/{name}", total / count, global_step)
+        for tag, value in charts.items():
+            self.writer.add_scalar(tag, value(), global_step)
         self.loss_sums = {}
-        self.last_good_state = self.state(with_buffer=False)
 
-    def write_progress(self) -> None:
-        step, now = self.global_step, time.time()
-        sps = (step - self.last_log_step) / max(now - self.last_log_time, 1e-9)  # this interval's, for the time left
-        self.writer.add_scalar("charts/SPS", int((step - self.start_step) / (now - self.start_time)), step)  # CleanRL's
-        warm_up = step < self.learn_from
-        # time left in the phase the run is in; none from an interval that spans the start of learning
-        phase_end = min(self.learn_from, self.args.total_timesteps) if warm_up else self.args.total_timesteps
-        seconds_left = (phase_end - step) / max(sps, 1e-9)
-        left = (
-            "?:??:??" if self.last_log_step < self.learn_from <= step else datetime.timedelta(seconds=int(seconds_left))
-        )
-        self.last_log_time, self.last_log_step = now, step
+    def write_progress(self, step: int) -> None:
+        """CleanRL's charts/SPS, and a line with the recent returns, the speed and the time left."""
+        now = time.time()
+        args = self.args
+        sps = (step - self.last_step) / max(now - self.last_time, 1e-9)  # this interval's, for the time left
+        self.writer.add_scalar("charts/SPS", int((step - self.start_step) / (now - self.start_time)), step)
+        warm_up = step < self.learn_from  # the time left in the phase the run is in
+        phase_end = min(self.learn_from, args.total_timesteps) if warm_up else args.total_timesteps
+        left = str(datetime.timedelta(seconds=int((phase_end - step) / max(sps, 1e-9))))
+        if self.last_step < self.learn_from <= step:  # no time left from an interval that spans the start of learning
+            left = "?:??:??"
+        self.last_time = now
+        self.last_step = step
         recent = f"{np.mean(self.recent_returns):9.1f}" if self.recent_returns else "        -"
         print(
-            f"step {step:>8}/{self.args.total_timesteps} | episodes {self.episodes_done:>5} | return (last 10) "
+            f"step {step:>8}/{args.total_timesteps} | episodes {self.episodes_done:>5} | return (last 10) "
             f"{recent} | {sps:6.0f} steps/s | {left} left" + (" of the warm-up" if warm_up else ""),
             flush=True,
         )
 
-    def state(self, with_buffer: bool) -> dict:
-        state = {
-            name: m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
-            for name, m in self.saved.items()
-        }
-        state.update(
-            script=SCRIPT,
-            format=CHECKPOINT_FORMAT,
-            args=asdict(self.args),
-            policy=self.policy_name,
-            global_step=self.global_step,
-            num_updates=self.num_updates,
-            episodes_done=self.episodes_done,
-            refill_until=self.refill_until,
-            recent_returns=list(self.recent_returns),
-            envs=env_state(self.envs),
-            obs=self.obs.copy(),
-            buffer=buffer_state(self.rb) if with_buffer else None,
-            rng=(
-                random.getstate(),
-                np.random.get_state(),
-                torch.get_rng_state(),
-                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            ),
-        )
-        return state
+    def close(self) -> None:
+        self.writer.close()
+        if self.tracker is not None:
+            self.tracker.finish()
 
-    def stop_diverged(
-        self, what: str, fix: str = f"lower {LEARNING_RATES}, or check the env's rewards and observations"
-    ):
+
+def print_plan(args: Args, run_dir: str, learn_from: int, policy: nn.Module, envs, resumed: bool) -> None:
+    """The run's first lines: what it will do, where, and with which settings."""
+    device = next(policy.parameters()).device
+    if env_state(envs) is None:
+        print(f"note: {args.env_id}'s envs cannot be pickled, so a resumed run will start fresh episodes")
+    print(
+        f"{args.env_id}: {args.total_timesteps} steps, learning from step {learn_from}, on {device} with "
+        f"{torch.get_num_threads()} torch threads; run folder {run_dir}"
+    )
+    if args.total_timesteps <= learn_from:
+        when = "before" if args.total_timesteps < learn_from else "as"
+        print(
+            f"warning: the run ends at step {args.total_timesteps}, {when} learning starts (step {learn_from}): "
+            "no update before its end; raise --total-timesteps or lower --learning-starts"
+        )
+    if not resumed:
+        source, preset = preset_of(args.env_id)
+        flags = [
+            f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}") for name, value in preset.items()
+        ]
+        print(f"settings: {source}" + (": " + " ".join(flags) if flags else "") + "; flags given win")
+
+
+# ---- The run: its folder, schedules, NaN guard and stop on a signal -----------------------------------------------
+
+
+def is_due(global_step: int, every: int, num_envs: int) -> bool:
+    """True on the vector step in which global_step, advancing by num_envs, reached a multiple of `every` (0: never)."""
+    return every > 0 and global_step % every < num_envs
+
+
+class Run:
+    """A run's folder and the plumbing steps of its loop: logs, NaN guard, evaluation, checkpoints, stop on a signal."""
+
+    def __init__(self, args: Args, saved: dict, rb: ReplayBuffer, policy: str, charts: dict | None = None):
+        self.args = args
+        self.saved = saved  # by name: the modules, optimizers and tensors a checkpoint holds
+        self.rb = rb
+        self.policy_name = policy  # the saved module that evaluation runs
+        self.charts = charts or {}  # tag -> function giving the value to log with the losses
+        self.weights = [p for m in saved.values() if isinstance(m, nn.Module) for p in m.parameters()]
+        self.weights += [t for t in saved.values() if isinstance(t, torch.Tensor) and t.requires_grad]  # learned
+        self.refill_until = 0  # after a resume without the replay buffer: no update until it holds new rows again
+        self.final_eval = float("nan")
+        self.dir = run_folder(args)
+        self.path = os.path.join(self.dir, "checkpoint.pt")
+
+    def start(self, envs: gym.vector.VectorEnv, obs: np.ndarray, global_step: int, num_updates: int, resumed) -> None:
+        """Open the logs, say what the run will do, and catch Ctrl-C and SIGTERM from here on."""
+        self.envs = envs
+        self.learn_from = max(self.args.learning_starts, self.refill_until)
+        self.log = TrainingLog(self.args, self.dir, global_step, self.learn_from, resumed=resumed is not None)
+        if resumed is not None:
+            self.log.episodes_done = resumed.get("episodes_done", 0)
+            self.log.recent_returns.extend(resumed.get("recent_returns", []))
+        print_plan(self.args, self.dir, self.learn_from, self.saved[self.policy_name], envs, resumed is not None)
+        self.stop_signal = StopSignal()
+        self.last_good_state = checkpoint_state(self, global_step, num_updates, obs, with_buffer=False)
+
+    def due(self, global_step: int, every: int) -> bool:
+        return is_due(global_step, every, self.args.num_envs)
+
+    def check_step(self, global_step: int, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray) -> None:
+        """Stop at the step where an action, reward or observation stops being a finite number."""
+        if not np.isfinite(actions).all():
+            self.stop_diverged(global_step, "the policy's action")
+        if not (np.isfinite(rewards).all() and np.isfinite(next_obs).all()):
+            what = "the env's " + ("reward" if np.isfinite(next_obs).all() else "observation")
+            self.stop_diverged(global_step, what, "check the env: its rewards and observations must be finite numbers")
+
+    def write_log(self, global_step: int, num_updates: int, obs: np.ndarray, progress: bool = True) -> None:
+        """Check that losses and weights are finite, log the losses' means, keep this state as the last finite one."""
+        totals = self.log.loss_totals()
+        if not all(math.isfinite(total) for total in totals):
+            self.stop_diverged(global_step, "a loss")
+        if not torch.stack([w.isfinite().all() for w in self.weights]).all():
+            self.stop_diverged(global_step, "the weights")
+        self.log.write_losses(global_step, totals, self.charts)
+        self.last_good_state = checkpoint_state(self, global_step, num_updates, obs, with_buffer=False)
+        if progress:
+            self.log.write_progress(global_step)
+
+    def evaluate(self, global_step: int) -> None:
+        video_dir = os.path.join(self.dir, "videos") if self.args.capture_video else None
+        returns = evaluate(self.saved[self.policy_name], self.args, f"eval-step{global_step}", video_dir)
+        self.final_eval = float(returns.mean())
+        self.log.writer.add_scalar("eval/episodic_return", self.final_eval, global_step)
+        print(
+            f"eval at step {global_step}: return {self.final_eval:.1f} +- {returns.std():.1f} "
+            f"over {self.args.eval_episodes} episodes",
+            flush=True,
+        )
+
+    def save(self, global_step: int, num_updates: int, obs: np.ndarray, with_buffer: bool) -> None:
+        """A checkpoint of a state checked finite (the losses since the last log are logged with it)."""
+        if self.last_good_state["global_step"] != global_step:  # not yet checked at this step
+            self.write_log(global_step, num_updates, obs, progress=False)
+        save_checkpoint(self.path, checkpoint_state(self, global_step, num_updates, obs, with_buffer))
+
+    def stop(self, global_step: int) -> None:
+        """After the stop's checkpoint: say how to go on, and exit with the shell's status for the signal."""
+        print(
+            f"stopped by signal {self.stop_signal.signum} at step {global_step}; checkpoint written to {self.path}; "
+            f"continue with: python {SCRIPT} --resume {self.path}",
+            flush=True,
+        )
+        raise SystemExit(128 + self.stop_signal.signum)
+
+    def stop_diverged(self, global_step: int, what: str, fix: str = "") -> None:
+        fix = fix or f"lower {LEARNING_RATES}, or check the env's rewards and observations"
         save_checkpoint(self.path, self.last_good_state)
         good_step = self.last_good_state["global_step"]
         print(
-            f"error: {what} became NaN or inf between steps {good_step} and {self.global_step}; {self.path} holds "
+            f"error: {what} became NaN or inf between steps {good_step} and {global_step}; {self.path} holds "
             f"the last finite state (step {good_step}): {fix}",
             file=sys.stderr,
         )
@@ -838,33 +777,118 @@ class Run:
         return self
 
     def __exit__(self, exc_type, *_) -> None:
-        self.writer.close()
+        self.log.close()
         self.envs.close()
-        if self.tracker is not None:
-            self.tracker.finish()
         if exc_type is None:
             print(
-                f"done: {self.global_step} steps, final evaluation return {self.final_eval:.1f} over "
-                f"{self.args.eval_episodes} episodes; checkpoint {self.path}; over more episodes: "
+                f"done: {self.last_good_state['global_step']} steps, final evaluation return {self.final_eval:.1f} "
+                f"over {self.args.eval_episodes} episodes; checkpoint {self.path}; over more episodes: "
                 f"python {SCRIPT} --evaluate {self.dir} --eval-episodes 50"
             )
 
 
-def is_due(global_step: int, every: int, num_envs: int) -> bool:
-    """True on the vector step in which global_step, advancing by num_envs, reached a multiple of `every`."""
-    return global_step % every < num_envs
+class StopSignal:
+    """Ctrl-C and SIGTERM, caught: the loop ends its step, writes a checkpoint, then stops."""
+
+    def __init__(self):
+        self.signum = None
+        signal.signal(signal.SIGINT, self.request)
+        signal.signal(signal.SIGTERM, self.request)
+
+    def request(self, signum, _frame) -> None:
+        self.signum = signum
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
 
 
-def compile_updates(device: torch.device, optimizers: list[torch.optim.Optimizer]) -> None:
-    """--compile: each update function of the loop becomes its torch.compile'd self. On CUDA, mode reduce-overhead
-    captures CUDA graphs and replays them, which needs the optimizers' step counts on the GPU (capturable)."""
-    for group in (
-        [group for optimizer in optimizers for group in optimizer.param_groups] if device.type == "cuda" else []
-    ):
-        group["capturable"] = True
-    for name in UPDATES:
-        if not hasattr(globals()[name], "_torchdynamo_orig_callable"):  # compiled once per process
-            globals()[name] = torch.compile(globals()[name], mode="reduce-overhead" if device.type == "cuda" else None)
+def run_folder(args: Args) -> str:
+    """runs/{env_id}__{exp_name}__{seed}__{time} for a new run; a resumed run goes on in its checkpoint's folder."""
+    if args.resume:
+        run_dir = os.path.dirname(os.path.abspath(args.resume))
+    else:
+        name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        run_dir = os.path.join(args.runs_dir, name.replace("/", "-").replace(":", "-"))
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create the run folder {run_dir!r} ({e.strerror}): give a writable --runs-dir"
+        ) from None
+    return run_dir
+
+
+# ---- Checkpoints and resume --------------------------------------------------------------------------------------
+
+CHECKPOINT_FORMAT = 3  # raised whenever what a checkpoint holds changes: an older one is refused in one line
+
+
+def checkpoint_state(run: Run, global_step: int, num_updates: int, obs: np.ndarray, with_buffer: bool) -> dict:
+    """Everything a resume needs to go on exactly: the saved modules, buffer, envs, RNG states and counters."""
+    state = {}
+    for name, m in run.saved.items():
+        state[name] = m.detach().clone() if isinstance(m, torch.Tensor) else copy.deepcopy(m.state_dict())
+    state.update(
+        script=SCRIPT,
+        format=CHECKPOINT_FORMAT,
+        args=asdict(run.args),
+        policy=run.policy_name,
+        global_step=global_step,
+        num_updates=num_updates,
+        episodes_done=run.log.episodes_done,
+        refill_until=run.refill_until,
+        recent_returns=list(run.log.recent_returns),
+        envs=env_state(run.envs),
+        obs=obs.copy(),
+        buffer=buffer_state(run.rb) if with_buffer else None,
+        rng=(
+            random.getstate(),
+            np.random.get_state(),
+            torch.get_rng_state(),
+            torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        ),
+    )
+    return state
+
+
+def restore(run: Run, checkpoint: dict, envs: gym.vector.VectorEnv) -> tuple:
+    """Load a checkpoint into the run's modules, buffer and RNGs; its envs, observations, global_step, num_updates."""
+    args = run.args
+    global_step = checkpoint["global_step"]
+    if args.total_timesteps <= global_step:
+        raise ConfigError(
+            f"the checkpoint is at step {global_step} and --total-timesteps is {args.total_timesteps}: "
+            "raise --total-timesteps to train on"
+        )
+    for name, module in run.saved.items():
+        if isinstance(module, torch.Tensor):  # a learned tensor goes on from its saved value; a fixed one is the flag's
+            if module.requires_grad:
+                with torch.no_grad():
+                    module.copy_(checkpoint[name])
+            continue
+        rates = [group["lr"] for group in getattr(module, "param_groups", [])]
+        module.load_state_dict(checkpoint[name])
+        for group, lr in zip(getattr(module, "param_groups", []), rates):
+            group["lr"] = lr  # the flags' learning rates, not those saved with the optimizer's state
+    python_rng, numpy_rng, torch_rng, cuda_rng = checkpoint["rng"]
+    random.setstate(python_rng)
+    np.random.set_state(numpy_rng)
+    torch.set_rng_state(torch_rng)
+    if cuda_rng is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_rng)
+    run.refill_until = checkpoint.get("refill_until", 0)
+    if checkpoint.get("buffer") is not None:
+        load_buffer_state(run.rb, checkpoint["buffer"])
+        note = f"replay buffer holds {run.rb.size} transitions"
+    else:
+        run.refill_until = global_step + args.learning_starts
+        note = f"no replay buffer saved: {args.learning_starts} new transitions before updates go on"
+    if checkpoint.get("envs") is not None and checkpoint["args"]["num_envs"] == args.num_envs:
+        envs.close()
+        envs, obs = restore_envs(checkpoint["envs"]), checkpoint["obs"]  # the episodes in progress go on
+    else:
+        obs, _ = envs.reset(seed=args.seed + global_step)
+        note += "; the envs start fresh episodes (the checkpoint holds no env state for this --num-envs)"
+    print(f"resumed {args.resume} at step {global_step}; {note}")
+    return envs, obs, global_step, checkpoint["num_updates"]
 
 
 def buffer_state(rb: ReplayBuffer) -> dict:
@@ -906,9 +930,6 @@ def restore_envs(state: bytes) -> gym.vector.VectorEnv:
     return envs
 
 
-CHECKPOINT_FORMAT = 3  # raised whenever what a checkpoint holds changes: an older one is refused in one line
-
-
 def save_checkpoint(path: str, state: dict) -> None:
     # Write then rename: a run killed mid-save never leaves a half-written checkpoint behind.
     torch.save(state, path + ".tmp")
@@ -939,15 +960,17 @@ def load_checkpoint(path: str) -> dict:
     return checkpoint
 
 
+# ---- The command line --------------------------------------------------------------------------------------------
+
+
 def parse_args() -> tuple[Args, dict | None]:
     """The command line, and the checkpoint named by --resume or --evaluate, whose settings are then the defaults."""
-    integers = {f"--{f.name.replace('_', '-')}" for f in fields(Args) if f.type == "int"}  # given 1e4: a whole number
-    argv = [
-        str(int(float(a)))
-        if flag in integers and re.fullmatch(r"[0-9.]+[eE]\+?[0-9]+", a) and float(a).is_integer()
-        else a
-        for flag, a in zip(["", *sys.argv[1:]], sys.argv[1:])
-    ]
+    integers = {f"--{f.name.replace('_', '-')}" for f in fields(Args) if f.type == "int"}
+    argv = []
+    for flag, value in zip(["", *sys.argv[1:]], sys.argv[1:]):  # an integer flag given as 1e4 is a whole number
+        if flag in integers and re.fullmatch(r"[0-9.]+[eE]\+?[0-9]+", value) and float(value).is_integer():
+            value = str(int(float(value)))
+        argv.append(value)
     args = checkpoint_paths(tyro.cli(Args, args=argv, description=DESCRIPTION))
     if not (args.resume or args.evaluate):  # parsed again over the env's preset: every flag given wins
         preset = Args(env_id=args.env_id, **preset_of(args.env_id)[1])
@@ -1001,7 +1024,10 @@ def main() -> None:
         args, checkpoint = parse_args()
         if args.capture_video:  # MuJoCo picks its OpenGL back end when imported: EGL draws frames without a display
             os.environ.setdefault("MUJOCO_GL", "egl")
-        evaluate_checkpoint(args, checkpoint) if args.evaluate else train(args, checkpoint)
+        if args.evaluate:
+            evaluate_checkpoint(args, checkpoint)
+        else:
+            train(args, checkpoint)
     except (ConfigError, gym.error.DependencyNotInstalled) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         raise SystemExit(2) from None

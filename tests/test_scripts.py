@@ -281,7 +281,7 @@ def bad_inputs():
         row_floats = 12 if config["env_id"] == "CartPole-v1" else 9
         gib = 10**11 * row_floats * 4 / 2**30  # 3352.8 GiB or 4470.3 GiB
         # --device cpu: on a machine with a GPU, auto would pick cuda and the message would name it
-        yield script, ["--device", "cpu", "--buffer-size", str(10**11)], f"needs {gib:.1f} GiB but cpu has"
+        yield script, ["--device", "cpu", "--buffer-size", str(10**11)], f"needs {gib:.1f} GiB but only"
         yield script, ["--buffer-size", str(10**11)], "lower --buffer-size"
         if script == "dqn_discrete.py":
             yield script, ["--gradient-steps", "0"], "--gradient-steps must be at least 1, got 0"

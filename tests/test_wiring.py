@@ -64,10 +64,13 @@ class Recorder:
         recorder, real_run = self, module.Run
 
         class RecordedRun(real_run):  # the networks and optimizers train() builds, by the names it saves them under
-            def __init__(self, args, envs, rb, saved, *rest, **kwargs):
+            def __init__(self, args, saved, *rest, **kwargs):
                 recorder.saved = saved
-                super().__init__(args, envs, rb, saved, *rest, **kwargs)
-                recorder.first_obs = self.obs.copy()
+                super().__init__(args, saved, *rest, **kwargs)
+
+            def start(self, envs, obs, *rest):
+                recorder.first_obs = obs.copy()  # the observation the loop starts from
+                super().start(envs, obs, *rest)
 
         monkeypatch.setattr(module, "Run", RecordedRun)
 
