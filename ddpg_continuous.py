@@ -404,23 +404,12 @@ class ConfigError(Exception):
 
 
 COMMON_RULES = [
-    (
-        "at least 1",
-        lambda v: v >= 1,
-        [
-            "total_timesteps",
-            "num_envs",
-            "buffer_size",
-            "batch_size",
-            "eval_episodes",
-            "log_frequency",
-            "video_episodes",
-        ],
-    ),
+    ("at least 1", lambda v: v >= 1, ["total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes"]),
+    ("at least 1", lambda v: v >= 1, ["log_frequency", "video_episodes"]),
     ("0 or more", lambda v: v >= 0, ["threads", "learning_starts", "eval_frequency", "checkpoint_frequency"]),
     ("in [0, 1]", lambda v: 0 <= v <= 1, ["gamma"]),
     ("in (0, 1]", lambda v: 0 < v <= 1, ["tau"]),
-]
+]  # the ranges of the flags all three scripts share
 
 
 def check_args(args: Args) -> None:

@@ -7,13 +7,17 @@
     python benchmarks/grid.py --algos dqn --env-ids CartPole-v1 --seeds 1 2 -- --total-timesteps 100000
 
 Each run gets its own folder `{out}/{env_id}/{algo}/seed{seed}/` holding the script's run folder (TensorBoard
-events, checkpoint), `log.txt`, its console output as it comes, and `grid.json`, the settings it was started with.
-Every `--status-every` seconds without a finished run, a line says how far each running run is. A run that exits 0
-writes `done.json` there, with its settings; a rerun of the same command skips those and resumes the others from
-their last checkpoint. A folder that holds a run of other settings is never counted as done nor resumed: the grid
-stops before starting anything, naming it. Failed runs are listed at the end with their logs, and the command then
-exits 1. Flags after `--` go to every script unchanged. The smoke preset writes under `runs/grid-smoke` unless
-`--out` is given, apart from the published runs in `runs/grid`.
+events, checkpoint), `log.txt`, its console output as it comes (each running segment appended), and `grid.json`,
+the settings it was started with and its running segments: when each started, the seconds it ran (updated every
+minute) and how it ended. Every `--status-every` seconds without a finished run, a line says how far each running
+run is. A run that exits 0 writes `done.json` there, with its settings, resumes and running seconds; a rerun of
+the same command skips those and resumes the others from their last checkpoint (the runs save their replay buffer
+in every checkpoint). A folder that holds a run of other settings is never counted as done nor resumed, and one
+that another grid is running is not run twice: the grid stops before starting anything, naming it. SIGTERM or
+Ctrl-C to the grid is passed on to its runs, each of which writes its checkpoint and stops; the grid then exits
+with 128 + the signal, and the same command continues. Failed runs are listed at the end with their logs, and the
+command then exits 1. Flags after `--` go to every script unchanged. The published preset writes under
+`runs/grid` and every other preset under `runs/grid-{preset}`, unless `--out` is given.
 
 Locally, `--jobs` runs go at once (default: one per core), each given `--threads` cores // jobs. With
 `--ray-address`, each run is a Ray task (one CPU) that receives this repository as its working directory and
@@ -22,14 +26,17 @@ sends its run folder back, so the results land in the same layout on this machin
 """
 
 import argparse
+import fcntl
 import io
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -72,6 +79,8 @@ PRESET_HELP = {
     "smoke": "4 runs of 600 steps, a few seconds each on an idle machine: checks the runner, the scripts and plot.py",
     "published": "the rows of the README's published table, at the settings and budgets they were measured with",
     "known-good": "Acrobot-v1 and MountainCar-v0 at the settings the scripts' presets give them, 5 seeds each",
+    "halfcheetah-1m": "DDPG and SAC on HalfCheetah-v5, seeds 1-3, at the scripts' MuJoCo preset (CleanRL's settings "
+    "and 1M steps): hours per run, so run it with --jobs 2 and an --out outside the work tree, and rerun it to go on",
 }
 PRESETS = {
     "published": [
@@ -92,6 +101,8 @@ PRESETS = {
         )
         for (algo, env_id), flags in KNOWN_GOOD.items()
     ],
+    # CleanRL's settings and budget as the scripts' MuJoCo v5 preset gives them; an evaluation every 100k steps
+    "halfcheetah-1m": [(["ddpg", "sac"], ["HalfCheetah-v5"], [1, 2, 3], ["--eval-frequency", "100000"])],
     "smoke": [  # a few seconds per run: checks that the runner, the scripts and the plot work together
         (
             ["ddpg", "sac"],
@@ -176,8 +187,10 @@ def build_grid(args: argparse.Namespace) -> list[Run]:
 
 
 def out_folder(args: argparse.Namespace) -> Path:
-    """--out, or by default runs/grid: runs/grid-smoke for the smoke preset, whose runs never mix with published ones."""
-    return (args.out or REPO / "runs" / ("grid-smoke" if args.preset == "smoke" else "grid")).resolve()
+    """--out, or by default runs/grid for the published preset (and a grid of no preset), runs/grid-{preset} for the
+    others: the runs of two presets never mix, since a run's folder is named by its algorithm, env id and seed."""
+    default = "grid" if args.preset in (None, "published") else f"grid-{args.preset}"
+    return (args.out or REPO / "runs" / default).resolve()
 
 
 def saved_settings(folder: Path) -> dict | None:
@@ -199,13 +212,90 @@ def check_folders(grid: list[Run], out: Path) -> None:
             )
 
 
-def run_here(cmd: list[str], threads: int, log: Path) -> int:
-    """Run one script in the current working directory, its console output going to `log` as it comes."""
+def lock(folder: Path):
+    """Lock the run's folder for as long as this grid or the run's script lives (the script inherits the lock)."""
+    handle = open(folder / "lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"error: {folder} is being run by another grid (or its script still runs): wait for it or stop it")
+    return handle
+
+
+RUNNING = set()  # the scripts running now, to pass a stop on to
+STOP = threading.Event()  # set on SIGTERM or Ctrl-C: no further run starts
+STOP_SIGNALS = []  # the signals received
+
+
+def pass_on_stop(signum, _frame) -> None:
+    if not STOP.is_set():
+        print(f"grid: signal {signum}: each running run writes its checkpoint and stops", flush=True)
+    STOP_SIGNALS.append(signum)
+    STOP.set()
+    for proc in list(RUNNING):
+        proc.send_signal(signal.SIGTERM)
+
+
+def run_here(cmd: list[str], threads: int, log: Path, lock_fd: int | None = None, tick=None) -> int | None:
+    """Run one script in the current working directory, its console output appended to `log` as it comes; None if
+    the grid is stopping. In a session of its own, so that a Ctrl-C reaches the grid, which passes one SIGTERM on."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # numpy's BLAS too
-    with open(log, "w") as out:
-        return subprocess.run(
-            [sys.executable, "-u", *cmd, "--threads", str(threads)], env=env, stdout=out, stderr=subprocess.STDOUT
-        ).returncode
+    with open(log, "a") as out:
+        if STOP.is_set():
+            return None
+        proc = subprocess.Popen(
+            [sys.executable, "-u", *cmd, "--threads", str(threads)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=[lock_fd] if lock_fd is not None else [],
+        )
+        RUNNING.add(proc)
+        if STOP.is_set():  # a stop that came while it started
+            proc.send_signal(signal.SIGTERM)
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    if tick is not None:
+                        tick()
+        finally:
+            RUNNING.discard(proc)
+
+
+def run_segment(run: Run, folder: Path, threads: int, lock_fd: int) -> int | None:
+    """One running segment of a run: its start, running seconds and exit code recorded in grid.json."""
+    record = json.loads((folder / "grid.json").read_text())
+    cmd = run.command(folder)
+    segment = {"started": time.time(), "seconds": 0.0, "resumed": "--resume" in cmd, "exit_code": None}
+    record["segments"].append(segment)
+
+    def tick() -> None:
+        segment["seconds"] = round(time.time() - segment["started"], 1)
+        (folder / "grid.json").write_text(json.dumps(record))
+
+    tick()
+    code = run_here(cmd, threads, folder / "log.txt", lock_fd, tick)
+    segment["exit_code"] = code
+    if code is None:  # never started
+        record["segments"].pop()
+    tick()
+    return code
+
+
+def start_record(run: Run, folder: Path) -> None:
+    """grid.json: the run's settings, and the running segments recorded so far (check_folders has seen they match)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "grid.json").write_text(json.dumps({"settings": run.settings, "segments": segments(folder)}))
+
+
+def segments(folder: Path) -> list[dict]:
+    """The running segments grid.json has recorded for a run's folder."""
+    if not (folder / "grid.json").exists():
+        return []
+    return json.loads((folder / "grid.json").read_text()).get("segments", [])
 
 
 def progress(log: Path) -> str:
@@ -284,8 +374,7 @@ def main() -> None:
 
         def launch(run: Run):
             folder = out / run.name
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "grid.json").write_text(json.dumps({"settings": run.settings}))
+            start_record(run, folder)
             packed = pack(folder) if any(folder.glob("*/checkpoint.pt")) else None
             # the task writes in its own copy: replace our folder's path by a placeholder it fills in
             cmd = [part.replace(str(folder), "{folder}") for part in run.command(folder)]
@@ -304,11 +393,17 @@ def main() -> None:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         pool = ThreadPoolExecutor(args.jobs)
 
+        locks = {}  # held until the grid exits
+        for run in todo:  # every run locked before any starts: a grid that finds one taken stops at once
+            (out / run.name).mkdir(parents=True, exist_ok=True)
+            locks[run.name] = lock(out / run.name)
+        signal.signal(signal.SIGTERM, pass_on_stop)
+        signal.signal(signal.SIGINT, pass_on_stop)
+
         def start(run: Run):
             folder = out / run.name
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "grid.json").write_text(json.dumps({"settings": run.settings}))
-            return pool.submit(run_here, run.command(folder), threads, folder / "log.txt")
+            start_record(run, folder)
+            return pool.submit(run_segment, run, folder, threads, locks[run.name].fileno())
 
         def collect(future, run: Run) -> int:
             return future.result()
@@ -320,7 +415,7 @@ def main() -> None:
         pending = {start(run): run for run in todo}
         finish = lambda timeout: wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)[0]  # noqa: E731
 
-    started, failed = time.time(), []
+    started, failed, stopped = time.time(), [], []
     done_count = 0
     while pending:
         finished = finish(args.status_every)
@@ -334,30 +429,36 @@ def main() -> None:
             folder = out / run.name
             if code == 0:
                 final = [line for line in (folder / "log.txt").read_text().splitlines() if line.startswith("done:")]
-                (folder / "done.json").write_text(
-                    json.dumps(
-                        {
-                            "exit_code": 0,
-                            "finished": time.time(),
-                            "summary": final[-1] if final else "",
-                            "settings": run.settings,
-                        }
-                    )
-                )
+                done = {
+                    "exit_code": 0,
+                    "finished": time.time(),
+                    "summary": final[-1] if final else "",
+                    "settings": run.settings,
+                }
+                ran = segments(folder)
+                if ran:  # recorded on this machine (a Ray task's are not)
+                    done["resumes"] = sum(segment["resumed"] for segment in ran)
+                    done["seconds"] = round(sum(segment["seconds"] for segment in ran), 1)
+                (folder / "done.json").write_text(json.dumps(done))
+                outcome = "ok"
+            elif STOP.is_set() and code in (None, 128 + signal.SIGTERM):
+                stopped.append(run)
+                outcome = "not started" if code is None else "stopped, checkpoint written"
             else:
                 failed.append(run)
-            print(
-                f"[{done_count}/{len(todo)}, {elapsed / 60:.1f} min] {run.name}: "
-                f"{'ok' if code == 0 else f'FAILED (exit {code})'}",
-                flush=True,
-            )
+                outcome = f"FAILED (exit {code})"
+            print(f"[{done_count}/{len(todo)}, {elapsed / 60:.1f} min] {run.name}: {outcome}", flush=True)
+    ok = len(todo) - len(failed) - len(stopped)
     print(
-        f"grid finished in {(time.time() - started) / 60:.1f} min: {len(todo) - len(failed)} ok, {len(failed)} failed"
+        f"grid finished in {(time.time() - started) / 60:.1f} min: {ok} ok, {len(failed)} failed, {len(stopped)} stopped"
     )
     for run in failed:
         print(f"  failed: {run.name}, log {out / run.name / 'log.txt'}")
     if failed:
         sys.exit(1)
+    if stopped:
+        print("  stopped runs go on from their checkpoints when the same command runs again")
+        sys.exit(128 + STOP_SIGNALS[0])
 
 
 if __name__ == "__main__":

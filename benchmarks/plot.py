@@ -6,10 +6,14 @@
 Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmarks/grid.py writes) and writes:
 - `{out}/{env_id}.png`: per env, training return (mean of the last 10 episodes) and deterministic
   evaluation return against steps, one line per algorithm: the mean over seeds with a band of +- one
-  standard deviation. Needs matplotlib (`pip install -r benchmarks/requirements-plot.txt`).
+  standard deviation, each seed's training curve drawn thin. Needs matplotlib
+  (`pip install -r benchmarks/requirements-plot.txt`).
 - `{out}/results.md`: per env and algorithm, the final deterministic evaluation return and the mean of the
   last 100 and last 10 training episodes (each: mean +- std over seeds), seeds, steps, the median wall
-  time of a run (first to last logged value), and CleanRL's published figure where there is one.
+  time of a run (the sum of its running segments as the grid timed them; else first to last logged value), and
+  CleanRL's published figure where there is one.
+- `{out}/runs.md`: one row per run: seed, last 100 training episodes, final evaluation, running time, resumes and
+  steps/s.
 Only finished runs (with `done.json`) are used; pass --include-unfinished to see runs in progress.
 A grid run in parts builds one table: rows of an existing `results.md` for env and algorithm pairs this grid
 does not hold are kept (the kept ones are listed), unless --fresh is given.
@@ -21,6 +25,7 @@ it. Writing there lists the rows and plots it replaced.
 
 import argparse
 import importlib.util
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -61,12 +66,15 @@ def load_run(seed_folder: Path) -> dict | None:
     )
     times = [t for tag in tags for t in (events.Scalars(tag)[0].wall_time, events.Scalars(tag)[-1].wall_time)]
     wall = max(times) - min(times) if times else float("nan")  # first to last logged value
+    done = json.loads((seed_folder / "done.json").read_text()) if (seed_folder / "done.json").exists() else {}
     last_step = max([s for s, _ in train + evals] or [0])
     return {
+        "seed": seed_folder.name.removeprefix("seed"),
         "train": np.array(train).reshape(-1, 2),
         "eval": np.array(evals).reshape(-1, 2),
         "steps": last_step,
-        "wall_s": wall,
+        "wall_s": done.get("seconds", wall),  # a resumed run's: the sum of its running segments, as the grid timed them
+        "resumes": done.get("resumes", 0),
     }
 
 
@@ -129,6 +137,24 @@ def table(runs: dict[tuple[str, str], list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_table(runs: dict[tuple[str, str], list[dict]]) -> str:
+    """One row per run: its last-100-episode training return, final evaluation, running time, resumes and speed."""
+    lines = [
+        "| env | algo | seed | steps | last 100 training episodes | final evaluation return | running time | "
+        "resumes | steps/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (env_id, algo), seeds in sorted(runs.items()):
+        for run in seeds:
+            last100 = f"{run['train'][-100:, 1].mean():.1f}" if len(run["train"]) else "-"
+            final_eval = f"{run['eval'][-1, 1]:.1f}" if len(run["eval"]) else "-"
+            lines.append(
+                f"| {env_id} | {algo} | {run['seed']} | {run['steps']} | {last100} | {final_eval} | "
+                f"{run['wall_s'] / 3600:.2f} h | {run['resumes']} | {run['steps'] / run['wall_s']:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def merge_tables(new: str, old: str) -> tuple[str, list[str]]:
     """`new` plus the rows of `old` whose (env, algo) `new` lacks, sorted; also the kept rows' "env/algo" names."""
 
@@ -172,6 +198,8 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
                 mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
             (line,) = ax_train.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
             ax_train.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
+            for curve in curves:  # each seed, thin
+                ax_train.plot(steps, curve, color=line.get_color(), linewidth=0.6, alpha=0.5)
             eval_steps = sorted(set.intersection(*(set(run["eval"][:, 0]) for run in seeds)))
             if eval_steps:
                 values = np.array([[dict(map(tuple, run["eval"]))[s] for s in eval_steps] for run in seeds])
@@ -230,6 +258,8 @@ def main() -> None:
         text, kept = merge_tables(text, results.read_text())
     results.write_text(text)
     print(text)
+    (args.out / "runs.md").write_text(run_table(runs))
+    print(run_table(runs))
     if kept:
         print(f"kept from the earlier {results} (not in this grid): {', '.join(kept)}")
     if publishing:

@@ -14,7 +14,7 @@ the last one, over the wall time between them. It prints per algorithm the media
 the peak resident memory and both sides' mean return over their last 10 training episodes, per seed (so a
 speed gain is never bought with learning). With --sb3-python, Stable-Baselines3 runs beside ours at its own
 comparable settings (its training phase timed from inside, by a callback; final deterministic evaluations
-compared). Then benchmarks/breakdown.py: where our step's time goes, and the update against its floor.
+compared).
 Run it by hand on an otherwise idle machine; it is not part of the test suite.
 """
 
@@ -28,7 +28,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import breakdown  # benchmarks/breakdown.py: where a step's time goes, and the update's floor
 import settings  # benchmarks/settings.py: CleanRL's settings as our flags
 from solve import cpu_model  # benchmarks/solve.py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -193,10 +192,10 @@ def run_sb3(algo: str, seed: int, python: str) -> dict:
     return {**json.loads(text.strip().splitlines()[-1]), "rss_mib": rss}
 
 
-def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: str, label: str) -> dict[str, float]:
+def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: str, label: str) -> None:
     """Alternate ours and the peer `pairs` times per algorithm (seeds 1, 2, ...); print the table, with the
-    `returns` figure of each run under `label`; return the peer's median steps/s per algorithm."""
-    rows, peer_medians = [], {}
+    `returns` figure of each run under `label`."""
+    rows = []
     for algo in algos:
         results = []
         for seed in range(1, pairs + 1):
@@ -206,7 +205,6 @@ def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: s
                 flush=True,
             )
         med = [statistics.median(r[side]["sps"] for r in results) for side in (0, 1)]
-        peer_medians[algo] = med[1]
         rows.append(
             [
                 algo,
@@ -225,7 +223,6 @@ def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: s
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    return peer_medians
 
 
 def main() -> None:
@@ -235,16 +232,14 @@ def main() -> None:
     parser.add_argument("--sb3-python", help="python of a venv with benchmarks/requirements-sb3.txt")
     parser.add_argument("--algos", nargs="+", default=list(CLEANRL), choices=list(CLEANRL), help="algorithms to time")
     parser.add_argument("--pairs", type=int, default=3, help="A B pairs per algorithm (seeds 1, 2, ...)")
-    parser.add_argument("--no-breakdown", action="store_true", help="skip benchmarks/breakdown.py's tables")
     args = parser.parse_args()
     if bool(args.cleanrl_dir) != bool(args.cleanrl_python):
         sys.exit("error: give --cleanrl-dir and --cleanrl-python together")
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}", flush=True)
-    cleanrl_sps = None
     if args.cleanrl_dir:
         print("\nOurs against CleanRL at CleanRL's settings; training phase, from event-file wall times:", flush=True)
-        cleanrl_sps = side_by_side(
+        side_by_side(
             "CleanRL",
             args.algos,
             args.pairs,
@@ -267,8 +262,6 @@ def main() -> None:
             returns="eval_return",
             label="final evaluation",
         )
-    if not args.no_breakdown:
-        breakdown.report(args.algos, cleanrl_sps=cleanrl_sps)
 
 
 def sb3_side_ours(algo: str, seed: int) -> dict:

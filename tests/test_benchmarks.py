@@ -1,16 +1,13 @@
 """benchmarks/: the commands speed.py runs on both sides, its reading of both sides' event files, the thread
-setting reaching torch, and breakdown.py's bound at the floor, on hand-made timings (no CleanRL needed)."""
+setting reaching torch, and solve.py's summary, on hand-made runs (no CleanRL needed)."""
 
 import importlib
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 
-import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 import tyro
@@ -19,12 +16,10 @@ from torch.utils.tensorboard import SummaryWriter
 import ddpg_continuous
 import dqn_discrete
 import sac_continuous
-from tests.helpers import REPO, assert_ok, run_main, run_script, scalars, the_run_dir
+from tests.helpers import REPO, assert_ok, run_main, run_script, scalars
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-import breakdown  # noqa: E402
 import grid  # noqa: E402
-import pendulum_ceiling as pc  # noqa: E402
 import settings  # noqa: E402
 import solve  # noqa: E402
 import speed  # noqa: E402
@@ -103,17 +98,6 @@ def test_both_sides_run_the_same_settings(algo):
         assert getattr(args, name) == value, name
 
 
-@pytest.mark.parametrize("algo", list(breakdown.SETTINGS))
-def test_breakdown_times_the_training_cleanrl_settings_give(algo):
-    # the phases timed and the floor's update cycle use the settings speed.py runs, not the scripts' defaults
-    args = breakdown.cleanrl_args(algo, total_timesteps=8000)
-    for name, value in CLEANRL_DEFAULTS[algo].items():
-        assert getattr(args, name) == value, name
-    assert args.total_timesteps == 8000 and args.env_id == breakdown.SETTINGS[algo]["env_id"]
-    _, steps_per_cycle = breakdown.update_cycle(algo)
-    assert steps_per_cycle == {"ddpg": 2, "sac": 2, "dqn": 10}[algo]  # env steps per cycle: CleanRL's schedule
-
-
 @pytest.mark.parametrize("algo", list(settings.CLEANRL))
 def test_benchmarks_readme_gives_cleanrl_settings_as_settings_py_has_them(algo):
     script = speed.CLEANRL[algo]["script"]
@@ -135,7 +119,7 @@ def test_the_grids_published_rows_give_every_setting_an_env_preset_would_change(
                     )
 
 
-@pytest.mark.parametrize("name", ["breakdown", "grid", "pendulum_ceiling", "plot", "solve", "speed"])
+@pytest.mark.parametrize("name", ["grid", "plot", "solve", "speed"])
 def test_every_flag_of_a_benchmark_has_help_and_shows_its_default(name, monkeypatch, capsys):
     module = importlib.import_module(name)
     monkeypatch.setattr("sys.argv", [f"{name}.py", "--help"])
@@ -228,20 +212,6 @@ def test_threads_0_keeps_torchs_own_default_in_a_fresh_process(tmp_path):
         )
         assert_ok(proc)
         assert f"on cpu with {threads} torch threads" in proc.stdout
-
-
-def test_steps_per_second_at_the_floor_replace_the_update_by_its_floor():
-    # a run of 1000 warm-up and 4000 training steps: 2.5 ms per training step (400/s, 10 s), 2.0 of it update;
-    # the whole run took 5000 / 416.66.. = 12 s, so the warm-up took 2 s
-    timing = {
-        "steps_per_s": 400.0,
-        "whole_run": 5000 / 12,
-        "ms_per_step": {"env step": 0.3, "update": 2.0, "other": 0.2},
-    }
-    # at a floor of 1.1 ms a training step takes 0.3 + 1.1 + 0.2 = 1.6 ms: 625 steps/s
-    assert breakdown.steps_per_s_at_floor(timing, 1.1, "training", 1000, 4000) == pytest.approx(625.0)
-    # the whole run: 2 s of warm-up, then 4000 x 1.6 ms = 6.4 s: 5000 steps in 8.4 s
-    assert breakdown.steps_per_s_at_floor(timing, 1.1, "whole run", 1000, 4000) == pytest.approx(5000 / 8.4)
 
 
 def test_solve_summary_and_verdict_on_hand_made_runs():
@@ -354,109 +324,6 @@ def test_env_id_alone_gives_the_known_good_settings_the_grid_runs(algo, env_id, 
     assert f"python {grid.SCRIPTS[algo]} --env-id {env_id}` |" in (REPO / "README.md").read_text()
     preset = [row for row in grid.PRESETS["known-good"] if row[1] == [env_id]]
     assert preset and preset[0][3][: len(grid.KNOWN_GOOD[(algo, env_id)])] == grid.KNOWN_GOOD[(algo, env_id)]
-
-
-def test_pendulum_ceiling_grid_interpolates_bilinearly_and_wraps_the_angle():
-    grid = pc.Grid(4, 3)  # angles -pi, -pi/2, 0, pi/2; speeds -8, 0, 8; flat index = angle * 3 + speed
-    values = np.arange(12.0)
-    on_point = grid.corners(np.array([0.0]), np.array([8.0]))  # angle index 2, speed index 2: value 8
-    assert pc.interpolate(values, *on_point)[0] == pytest.approx(8.0)
-    # halfway between angles 0 and pi/2 and between speeds 0 and 8: the mean of values 7, 8, 10, 11
-    assert pc.interpolate(values, *grid.corners(np.array([np.pi / 4]), np.array([4.0])))[0] == pytest.approx(9.0)
-    # 3 pi / 4 lies between pi/2 (index 3) and pi = -pi (index 0): speed 0 there holds 10 and 1
-    assert pc.interpolate(values, *grid.corners(np.array([3 * np.pi / 4]), np.array([0.0])))[0] == pytest.approx(5.5)
-    assert pc.interpolate(values, *grid.corners(np.array([3 * np.pi / 4 - 2 * np.pi]), np.array([0.0])))[
-        0
-    ] == pytest.approx(5.5)
-
-
-def test_pendulum_ceiling_tables_on_values_worked_out_by_hand():
-    grid = pc.Grid(4, 3)
-    tables = pc.value_tables(grid, np.array([-2.0, 0.0, 2.0]), horizon=2)
-    v1 = tables[1].reshape(4, 3)
-    # one step to go: the reward alone, best with no torque: -(angle^2 + 0.1 speed^2)
-    assert v1[2, 1] == 0.0 and v1[3, 2] == pytest.approx(-(np.pi**2 / 4 + 6.4))
-    assert v1[0, 0] == pytest.approx(-(np.pi**2 + 6.4))  # -pi is normalized to -pi, not to pi: the same square
-    # two steps to go from upright at rest: no torque keeps it there, 0 + 0
-    assert tables[2].reshape(4, 3)[2, 1] == 0.0
-    # with the one torque -2: from pi/2 at rest, speed 0.05 (15 sin(pi/2) - 3 * 2) = 0.45, angle pi/2 + 0.05 * 0.45;
-    # V_1 there is bilinear between (pi/2, 0), (pi/2, 8), (pi, 0), (pi, 8), each -(angle^2 + 0.1 speed^2 + 0.004)
-    tables = pc.value_tables(grid, np.array([-2.0]), horizon=2)
-    wx, wy = 0.0225 / (np.pi / 2), 0.45 / 8
-    corner = {(a, s): -(a**2 + 0.1 * s**2 + 0.004) for a in (np.pi / 2, np.pi) for s in (0, 8)}
-    v1_next = (
-        (1 - wx) * (1 - wy) * corner[np.pi / 2, 0]
-        + (1 - wx) * wy * corner[np.pi / 2, 8]
-        + wx * (1 - wy) * corner[np.pi, 0]
-        + wx * wy * corner[np.pi, 8]
-    )
-    assert tables[2].reshape(4, 3)[3, 1] == pytest.approx(-(np.pi**2 / 4 + 0.004) + v1_next, rel=1e-12)
-
-
-def test_pendulum_ceiling_controller_swings_up_and_its_tables_predict_its_returns():
-    grid, torques = pc.Grid(201, 161), np.linspace(-2.0, 2.0, 21)
-    tables = pc.value_tables(grid, torques)
-    played, predicted = [], []
-    for i in range(8):
-        played.append(pc.play(tables, grid, torques, 1_000_000 + i))
-        env = gym.make("Pendulum-v1")
-        env.reset(seed=1_000_000 + i)
-        theta, theta_dot = env.unwrapped.state  # V_200 at the start state: what the tables expect the episode to get
-        predicted.append(pc.interpolate(tables[-1], *grid.corners(np.array([theta]), np.array([theta_dot])))[0])
-    # the tables predict the real env's returns, except from starts near the line between swinging up one way or
-    # the other, where interpolating V across its kink is optimistic (2 of these 8 on this grid, by 6 and 30)
-    assert sum(abs(p - q) < 1.0 for p, q in zip(played, predicted)) >= 6
-    # a swing-up from anywhere: the best these starts allow is -115 to -222; with no torque they score -863 to -1518
-    assert statistics.mean(played) > -170 and min(played) > -240
-    # with one step to go the future no longer counts, so the controller spends no torque; from hanging at rest
-    # with the whole episode ahead it pushes as hard as it may, to start the swing-up
-    hanging = np.array([-1.0, 0.0, 0.0], dtype=np.float32)  # cos, sin, speed of theta = pi
-    assert [pc.act(tables, grid, torques, obs, 1) for obs in (hanging, np.float32([0.6, 0.8, 3.0]))] == [0.0, 0.0]
-    assert abs(pc.act(tables, grid, torques, hanging, 200)) == 2.0
-
-
-@pytest.mark.parametrize("script", ["ddpg_continuous.py", "sac_continuous.py"])
-def test_pendulum_ceiling_plays_a_checkpoint_as_its_script_evaluates_it(tmp_path, script):
-    assert_ok(
-        run_main(
-            script,
-            "--total-timesteps",
-            "300",
-            "--learning-starts",
-            "200",
-            "--eval-frequency",
-            "0",
-            "--hidden-sizes",
-            "64",
-            "64",
-            runs_dir=tmp_path,
-        )
-    )
-    path = the_run_dir(tmp_path) / "checkpoint.pt"
-    played = pc.checkpoint_returns(str(path), 7, 3)
-    proc = run_main(script, "--evaluate", str(path), "--seed", "7", "--eval-episodes", "3", runs_dir=tmp_path)
-    assert_ok(proc)
-    assert f"return {statistics.mean(played):.1f} +-" in proc.stdout  # the same 3 episodes as --evaluate plays
-    # an actor whose output layer is all zeros acts tanh(0) = 0, the middle of [-2, 2]: upright at rest, no torque
-    # keeps the pendulum there, so it scores exactly 0 and ends at angle 0
-    checkpoint = torch.load(path, weights_only=False)
-    weights = checkpoint["actor"]
-    last = (
-        "mean"
-        if "mean.weight" in weights
-        else max((k.rsplit(".", 1)[0] for k in weights if k.startswith("net.")), key=lambda k: int(k.split(".")[1]))
-    )
-    weights[f"{last}.weight"].zero_()
-    weights[f"{last}.bias"].zero_()
-    torch.save(checkpoint, tmp_path / "zero.pt")
-    assert pc.return_from_upright(str(tmp_path / "zero.pt")) == (0.0, 0.0)
-    weights[f"{last}.bias"].fill_(0.1)  # a constant torque 2 tanh(0.1) = 0.2 tips it over: far from 0
-    torch.save(checkpoint, tmp_path / "push.pt")
-    assert pc.return_from_upright(str(tmp_path / "push.pt"))[0] < -100
-    checkpoint["args"]["env_id"] = "MountainCarContinuous-v0"  # another env's policy has no Pendulum ceiling
-    torch.save(checkpoint, tmp_path / "other.pt")
-    with pytest.raises(SystemExit, match="holds a MountainCarContinuous-v0 policy.*give a Pendulum-v1 checkpoint"):
-        pc.checkpoint_returns(str(tmp_path / "other.pt"), 7, 3)
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ import importlib.util
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -208,11 +210,76 @@ def test_the_command_for_an_interrupted_run_resumes_its_checkpoint_with_buffer(t
     ]
 
 
-def test_the_smoke_preset_writes_apart_from_the_published_runs(tmp_path):
+def test_each_preset_but_the_published_one_writes_apart_from_the_published_runs(tmp_path):
     out = lambda **a: grid.out_folder(grid.argparse.Namespace(**{"out": None, "preset": None} | a))  # noqa: E731
     assert out(preset="smoke") == REPO / "runs" / "grid-smoke"
+    assert out(preset="known-good") == REPO / "runs" / "grid-known-good"
+    assert out(preset="halfcheetah-1m") == REPO / "runs" / "grid-halfcheetah-1m"
     assert out(preset="published") == out() == REPO / "runs" / "grid"
     assert out(preset="smoke", out=tmp_path) == tmp_path
+
+
+def test_the_1m_preset_runs_ddpg_and_sac_on_halfcheetah_at_the_scripts_mujoco_preset():
+    args = grid.argparse.Namespace(preset="halfcheetah-1m", algos=None, env_ids=None, seeds=None, extra=[])
+    runs = grid.build_grid(args)
+    assert [run.name for run in runs] == [f"HalfCheetah-v5/{a}/seed{s}" for a in ("ddpg", "sac") for s in (1, 2, 3)]
+    for run in runs:  # no budget or learning flag: the script's MuJoCo preset (CleanRL's settings, 1M steps) rules
+        assert run.flags == ["--eval-frequency", "100000"]
+        assert "--save-buffer" in run.command(Path("/nowhere"))  # every checkpoint can be resumed exactly
+
+
+def test_a_run_another_grid_holds_is_not_started_twice(tmp_path):
+    out = tmp_path / "grid"
+    folder = out / "Pendulum-v1" / "ddpg" / "seed2"
+    folder.mkdir(parents=True)
+    held = grid.lock(folder)  # as a grid (or its script) running that run holds it
+    args = ["--algos", "ddpg", "--env-ids", "Pendulum-v1", "--seeds", "1", "2", "--out", str(out), "--", *TINY]
+    refused = run_grid(*args)
+    assert refused.returncode == 1
+    assert f"error: {folder} is being run by another grid" in refused.stderr
+    assert not (out / "Pendulum-v1" / "ddpg" / "seed1" / "log.txt").exists()  # nothing started
+    held.close()
+    assert run_grid(*args).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_stopped_grid_passes_the_stop_on_and_the_same_command_resumes_every_run(tmp_path):
+    out = tmp_path / "grid"
+    budget = ["--total-timesteps", "4000", "--learning-starts", "200", "--batch-size", "16", "--log-frequency", "100"]
+    cmd = [sys.executable, str(REPO / "benchmarks" / "grid.py"), "--algos", "ddpg", "--env-ids", "Pendulum-v1"]
+    cmd += ["--seeds", "1", "2", "3", "--jobs", "2", "--out", str(out), "--", *budget]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    logs = [out / "Pendulum-v1" / "ddpg" / f"seed{seed}" / "log.txt" for seed in (1, 2)]
+    deadline = time.time() + 120
+    while not all(log.exists() and "step      300/" in log.read_text() for log in logs):  # both past learning_starts
+        assert time.time() < deadline and proc.poll() is None, "the runs did not start"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    assert "0 ok, 0 failed, 3 stopped" in output  # the third never started
+    for seed in (1, 2):
+        folder = out / "Pendulum-v1" / "ddpg" / f"seed{seed}"
+        assert "stopped by signal 15" in (folder / "log.txt").read_text()
+        (segment,) = json.loads((folder / "grid.json").read_text())["segments"]
+        assert segment["exit_code"] == 128 + signal.SIGTERM and not segment["resumed"] and segment["seconds"] > 0
+        assert not (folder / "done.json").exists()
+    assert not (out / "Pendulum-v1" / "ddpg" / "seed3" / "grid.json").exists() or not grid.segments(
+        out / "Pendulum-v1" / "ddpg" / "seed3"
+    )
+
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    for seed in (1, 2):
+        folder = out / "Pendulum-v1" / "ddpg" / f"seed{seed}"
+        log = (folder / "log.txt").read_text()
+        assert "stopped by signal 15" in log and "resumed " in log  # both segments kept, in order
+        done = json.loads((folder / "done.json").read_text())
+        assert done["resumes"] == 1 and done["seconds"] == pytest.approx(
+            sum(segment["seconds"] for segment in grid.segments(folder))
+        )
+    done = json.loads((out / "Pendulum-v1" / "ddpg" / "seed3" / "done.json").read_text())
+    assert done["resumes"] == 0
 
 
 @pytest.mark.parametrize(
