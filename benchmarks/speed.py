@@ -87,10 +87,10 @@ SB3 = {
 }
 
 
-def ours_command(s: dict, seed: int, runs_dir: str) -> list[str]:
+def ours_command(s: dict, seed: int, runs_dir: str, repo: Path = REPO) -> list[str]:
     return [
         sys.executable,
-        str(REPO / s["script"]),
+        str(repo / s["script"]),
         "--runs-dir",
         runs_dir,
         "--env-id",
@@ -159,9 +159,9 @@ def run_dir_of(runs: Path) -> Path:
     return run_dir
 
 
-def run_ours(s: dict, seed: int) -> dict:
+def run_ours(s: dict, seed: int, repo: Path = REPO) -> dict:
     with tempfile.TemporaryDirectory() as runs_dir:
-        _, rss = run_measured(ours_command(s, seed, runs_dir), cwd=str(REPO))
+        _, rss = run_measured(ours_command(s, seed, runs_dir, repo), cwd=str(repo))
         return {**event_file_figures(run_dir_of(Path(runs_dir)), s["learning_starts"]), "rss_mib": rss}
 
 
@@ -192,19 +192,30 @@ def run_sb3(algo: str, seed: int, python: str) -> dict:
     return {**json.loads(text.strip().splitlines()[-1]), "rss_mib": rss}
 
 
-def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: str, label: str) -> None:
+def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: str, label: str, baseline=None) -> None:
     """Alternate ours and the peer `pairs` times per algorithm (seeds 1, 2, ...); print the table, with the
-    `returns` figure of each run under `label`."""
-    rows = []
+    `returns` figure of each run under `label`. With `baseline` (ours at another commit), each pair becomes a
+    triple, the baseline first, and a line per algorithm sets it against the peer and ours."""
+    rows, baseline_lines = [], []
     for algo in algos:
-        results = []
+        results, baselines = [], []
         for seed in range(1, pairs + 1):
+            if baseline is not None:
+                baselines.append(baseline(algo, seed))
             results.append((ours(algo, seed), peer(algo, seed)))
             print(
                 f"{algo} seed {seed}: ours {results[-1][0]['sps']:.0f} steps/s, {name} {results[-1][1]['sps']:.0f}",
                 flush=True,
             )
         med = [statistics.median(r[side]["sps"] for r in results) for side in (0, 1)]
+        if baselines:
+            base = statistics.median(b["sps"] for b in baselines)
+            pairs_text = ", ".join(f"{b['sps'] / r[1]['sps']:.2f}" for b, r in zip(baselines, results))
+            baseline_lines.append(
+                f"{algo}: baseline {base:.0f} steps/s = {base / med[1]:.2f}x {name} (triples: {pairs_text}); "
+                f"ours / baseline {med[0] / base:.2f}; baseline {label} "
+                + " ".join(f"{b[returns]:.0f}" for b in baselines)
+            )
         rows.append(
             [
                 algo,
@@ -223,6 +234,8 @@ def side_by_side(name: str, algos: list[str], pairs: int, ours, peer, returns: s
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    for line in baseline_lines:
+        print(line)
 
 
 def main() -> None:
@@ -232,6 +245,11 @@ def main() -> None:
     parser.add_argument("--sb3-python", help="python of a venv with benchmarks/requirements-sb3.txt")
     parser.add_argument("--algos", nargs="+", default=list(CLEANRL), choices=list(CLEANRL), help="algorithms to time")
     parser.add_argument("--pairs", type=int, default=3, help="A B pairs per algorithm (seeds 1, 2, ...)")
+    parser.add_argument(
+        "--baseline-dir",
+        type=Path,
+        help="a checkout of this repository at another commit, run first in each CleanRL pair (then a triple)",
+    )
     args = parser.parse_args()
     if bool(args.cleanrl_dir) != bool(args.cleanrl_python):
         sys.exit("error: give --cleanrl-dir and --cleanrl-python together")
@@ -247,6 +265,7 @@ def main() -> None:
             lambda a, seed: run_cleanrl(a, seed, args.cleanrl_dir, args.cleanrl_python),
             returns="last10",
             label="last-10 training return",
+            baseline=(lambda a, seed: run_ours(CLEANRL[a], seed, args.baseline_dir)) if args.baseline_dir else None,
         )
     if args.sb3_python:
         print(
