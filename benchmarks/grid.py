@@ -236,20 +236,31 @@ def pass_on_stop(signum, _frame) -> None:
         proc.send_signal(signal.SIGTERM)
 
 
-def run_here(cmd: list[str], threads: int, log: Path, lock_fd: int | None = None, tick=None) -> int | None:
-    """Run one script in the current working directory, its console output appended to `log` as it comes; None if
-    the grid is stopping. In a session of its own, so that a Ctrl-C reaches the grid, which passes one SIGTERM on."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # numpy's BLAS too
+def script_env(threads: int) -> dict:
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # numpy's BLAS too
+
+
+def run_here(cmd: list[str], threads: int, log: Path) -> int:
+    """Run one script in the current working directory (a Ray task's), its console output going to `log`."""
+    with open(log, "w") as out:
+        args = [sys.executable, "-u", *cmd, "--threads", str(threads)]
+        return subprocess.run(args, env=script_env(threads), stdout=out, stderr=subprocess.STDOUT).returncode
+
+
+def run_local(cmd: list[str], threads: int, log: Path, lock_fd: int, tick) -> int | None:
+    """Run one script of a local grid, its console output appended to `log` as it comes, `tick` called every minute;
+    None if the grid is stopping. In a session of its own, so that a Ctrl-C reaches the grid, which passes one
+    SIGTERM on; the script inherits the lock on its folder."""
     with open(log, "a") as out:
         if STOP.is_set():
             return None
         proc = subprocess.Popen(
             [sys.executable, "-u", *cmd, "--threads", str(threads)],
-            env=env,
+            env=script_env(threads),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            pass_fds=[lock_fd] if lock_fd is not None else [],
+            pass_fds=[lock_fd],
         )
         RUNNING.add(proc)
         if STOP.is_set():  # a stop that came while it started
@@ -259,8 +270,7 @@ def run_here(cmd: list[str], threads: int, log: Path, lock_fd: int | None = None
                 try:
                     return proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
-                    if tick is not None:
-                        tick()
+                    tick()
         finally:
             RUNNING.discard(proc)
 
@@ -277,7 +287,7 @@ def run_segment(run: Run, folder: Path, threads: int, lock_fd: int) -> int | Non
         (folder / "grid.json").write_text(json.dumps(record))
 
     tick()
-    code = run_here(cmd, threads, folder / "log.txt", lock_fd, tick)
+    code = run_local(cmd, threads, folder / "log.txt", lock_fd, tick)
     segment["exit_code"] = code
     if code is None:  # never started
         record["segments"].pop()
