@@ -7,17 +7,19 @@
     python benchmarks/grid.py --algos dqn --env-ids CartPole-v1 --seeds 1 2 -- --total-timesteps 100000
 
 Each run gets its own folder `{out}/{env_id}/{algo}/seed{seed}/` holding the script's run folder (TensorBoard
-events, checkpoint), `log.txt`, its console output as it comes (each running segment appended), and `grid.json`,
-the settings it was started with and its running segments: when each started, the seconds it ran (updated every
-minute) and how it ended. Every `--status-every` seconds without a finished run, a line says how far each running
-run is. A run that exits 0 writes `done.json` there, with its settings, resumes and running seconds; a rerun of
-the same command skips those and resumes the others from their last checkpoint (the runs save their replay buffer
-in every checkpoint). A folder that holds a run of other settings is never counted as done nor resumed, and one
-that another grid is running is not run twice: the grid stops before starting anything, naming it. SIGTERM or
-Ctrl-C to the grid is passed on to its runs, each of which writes its checkpoint and stops; the grid then exits
-with 128 + the signal, and the same command continues. Failed runs are listed at the end with their logs, and the
-command then exits 1. Flags after `--` go to every script unchanged. The published preset writes under
-`runs/grid` and every other preset under `runs/grid-{preset}`, unless `--out` is given.
+events, checkpoint), `log.txt`, its console output as it comes (each running segment appended), and `grid.json`, the
+settings it was started with and its running segments: when each started, the seconds it ran (updated every minute),
+how it ended and the code it ran (the commit that last changed the script, "+changes" if edited since). Every
+`--status-every` seconds without a finished run, a line says how far each running run is. A run that exits 0 writes
+`done.json` there, with its settings, resumes, running seconds and code; a rerun of the same command skips those and
+resumes the others from their last checkpoint (the runs save their replay buffer in every checkpoint). A folder that
+holds a run of other settings is never counted as done nor resumed, an unfinished run is not resumed with another
+version of its script than its segments ran, and one that another grid is running is not run twice: the grid stops
+before starting anything, naming it. SIGTERM or Ctrl-C to the grid is passed on to its runs, each of which writes
+its checkpoint and stops; the grid then exits with 128 + the signal, and the same command continues. Failed runs are
+listed at the end with their logs, and the command then exits 1. Flags after `--` go to every script unchanged. The
+published preset writes under `runs/grid` and every other preset under `runs/grid-{preset}`, unless `--out` is
+given.
 
 Locally, `--jobs` runs go at once (default: one per core), each given `--threads` cores // jobs. With
 `--ray-address`, each run is a Ray task (one CPU) that receives this repository as its working directory and
@@ -201,14 +203,44 @@ def saved_settings(folder: Path) -> dict | None:
     return None
 
 
+def code_version(script: str) -> str | None:
+    """The code a running segment runs: the commit that last changed the script, and where the file differs from it
+    "+changes:" and its content's git hash. None outside a git checkout."""
+
+    def git(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *command], cwd=REPO, capture_output=True, text=True)
+
+    try:
+        last = git("log", "-1", "--format=%h", "--", script).stdout.strip()
+        if not last:
+            return None  # not a checkout, or a file git does not track
+        if git("diff", "--quiet", "HEAD", "--", script).returncode == 0:
+            return last
+        return f"{last}+changes:{git('hash-object', script).stdout.strip()[:7]}"
+    except OSError:  # no git
+        return None
+
+
 def check_folders(grid: list[Run], out: Path) -> None:
-    """Stop, naming the folder, where one holds a run whose settings differ from those this grid would give it."""
+    """Stop, naming the folder, where one holds a run whose settings differ from those this grid would give it, or an
+    unfinished run whose recorded segments ran another version of its script than this checkout holds."""
     for run in grid:
-        saved = saved_settings(out / run.name)
+        folder = out / run.name
+        saved = saved_settings(folder)
         if saved is not None and saved != run.settings:
             sys.exit(
-                f"error: {out / run.name} holds a run of other settings ({' '.join(saved.get('flags', ['?']))}): "
+                f"error: {folder} holds a run of other settings ({' '.join(saved.get('flags', ['?']))}): "
                 "give another --out, or remove that folder"
+            )
+        if (folder / "done.json").exists():
+            continue
+        ran = {segment["code"] for segment in segments(folder) if segment.get("code")}
+        here = code_version(SCRIPTS[run.algo])
+        if ran and here not in ran:
+            sys.exit(
+                f"error: {folder} was run with {SCRIPTS[run.algo]} of commit {', '.join(sorted(ran))}, and this "
+                f"checkout's is {here}: resume from a checkout of that commit (git worktree add DIR "
+                f"{sorted(ran)[0].split('+')[0]}), or give another --out"
             )
 
 
@@ -279,7 +311,13 @@ def run_segment(run: Run, folder: Path, threads: int, lock_fd: int) -> int | Non
     """One running segment of a run: its start, running seconds and exit code recorded in grid.json."""
     record = json.loads((folder / "grid.json").read_text())
     cmd = run.command(folder)
-    segment = {"started": time.time(), "seconds": 0.0, "resumed": "--resume" in cmd, "exit_code": None}
+    segment = {
+        "started": time.time(),
+        "seconds": 0.0,
+        "resumed": "--resume" in cmd,
+        "exit_code": None,
+        "code": code_version(cmd[0]),
+    }
     record["segments"].append(segment)
 
     def tick() -> None:
@@ -449,6 +487,7 @@ def main() -> None:
                 if ran:  # recorded on this machine (a Ray task's are not)
                     done["resumes"] = sum(segment["resumed"] for segment in ran)
                     done["seconds"] = round(sum(segment["seconds"] for segment in ran), 1)
+                    done["code"] = sorted({segment.get("code") or "?" for segment in ran})
                 (folder / "done.json").write_text(json.dumps(done))
                 outcome = "ok"
             elif STOP.is_set() and code in (None, 128 + signal.SIGTERM):

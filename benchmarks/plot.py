@@ -10,10 +10,11 @@ Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmark
   (`pip install -r benchmarks/requirements-plot.txt`).
 - `{out}/results.md`: per env and algorithm, the final deterministic evaluation return and the mean of the
   last 100 and last 10 training episodes (each: mean +- std over seeds), seeds, steps, the median wall
-  time of a run (the sum of its running segments as the grid timed them; else first to last logged value), and
-  CleanRL's published figure where there is one.
-- `{out}/runs.md`: one row per run: seed, last 100 training episodes, final evaluation, running time, resumes and
-  steps/s.
+  time of a run (the sum of its running segments as the grid timed them; else first to last logged value), the
+  code (the commit of the script, as the grid recorded it; "?" for runs before it did), and CleanRL's published
+  figure where there is one.
+- `{out}/runs.md`: one row per run: seed, last 100 training episodes, final evaluation, running time, resumes,
+  steps/s and code.
 Only finished runs (with `done.json`) are used; pass --include-unfinished to see runs in progress.
 A grid run in parts builds one table: rows of an existing `results.md` for env and algorithm pairs this grid
 does not hold are kept (the kept ones are listed), unless --fresh is given.
@@ -75,6 +76,7 @@ def load_run(seed_folder: Path) -> dict | None:
         "steps": last_step,
         "wall_s": done.get("seconds", wall),  # a resumed run's: the sum of its running segments, as the grid timed them
         "resumes": done.get("resumes", 0),
+        "code": ", ".join(done.get("code") or ["?"]),  # the commit(s) of the script its segments ran
     }
 
 
@@ -120,8 +122,8 @@ def mean_std(values: list[float]) -> str:
 def table(runs: dict[tuple[str, str], list[dict]]) -> str:
     lines = [
         "| env | algo | steps | seeds | final evaluation return | last 100 training episodes | "
-        "last 10 training episodes | wall time per run (median) | CleanRL |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "last 10 training episodes | wall time per run (median) | code | CleanRL |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (env_id, algo), seeds in sorted(runs.items()):
         final_eval = [run["eval"][-1, 1] for run in seeds if len(run["eval"])]
@@ -129,10 +131,11 @@ def table(runs: dict[tuple[str, str], list[dict]]) -> str:
         last10 = [run["train"][-10:, 1].mean() for run in seeds if len(run["train"])]
         wall = np.nanmedian([run["wall_s"] for run in seeds])
         wall_text = f"{wall / 60:.1f} min" if wall >= 60 else f"{wall:.0f} s"
+        code = ", ".join(sorted({run["code"] for run in seeds}))
         lines.append(
             f"| {env_id} | {algo} | {max(run['steps'] for run in seeds)} | {len(seeds)} | "
             f"{mean_std(final_eval) if final_eval else '-'} | {mean_std(last100) if last100 else '-'} | "
-            f"{mean_std(last10) if last10 else '-'} | {wall_text} | {CLEANRL.get((env_id, algo), '-')} |"
+            f"{mean_std(last10) if last10 else '-'} | {wall_text} | {code} | {CLEANRL.get((env_id, algo), '-')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -141,8 +144,8 @@ def run_table(runs: dict[tuple[str, str], list[dict]]) -> str:
     """One row per run: its last-100-episode training return, final evaluation, running time, resumes and speed."""
     lines = [
         "| env | algo | seed | steps | last 100 training episodes | final evaluation return | running time | "
-        "resumes | steps/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "resumes | steps/s | code |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (env_id, algo), seeds in sorted(runs.items()):
         for run in seeds:
@@ -150,7 +153,7 @@ def run_table(runs: dict[tuple[str, str], list[dict]]) -> str:
             final_eval = f"{run['eval'][-1, 1]:.1f}" if len(run["eval"]) else "-"
             lines.append(
                 f"| {env_id} | {algo} | {run['seed']} | {run['steps']} | {last100} | {final_eval} | "
-                f"{run['wall_s'] / 3600:.2f} h | {run['resumes']} | {run['steps'] / run['wall_s']:.0f} |"
+                f"{run['wall_s'] / 3600:.2f} h | {run['resumes']} | {run['steps'] / run['wall_s']:.0f} | {run['code']} |"
             )
     return "\n".join(lines) + "\n"
 

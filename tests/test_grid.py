@@ -121,6 +121,11 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
     row = next(line for line in (table_dir / "results.md").read_text().splitlines() if "| ddpg |" in line)
     cells = [cell.strip() for cell in row.split("|")[1:-1]]
     assert cells[:4] == ["Pendulum-v1", "ddpg", "400", "2"]
+    assert cells[8] == grid.code_version("ddpg_continuous.py")  # the code the runs ran, as the grid recorded it
+    run_rows = [line for line in (table_dir / "runs.md").read_text().splitlines() if "| ddpg |" in line]
+    assert [row.split("|")[3].strip() for row in run_rows] == ["1", "2"] and all(
+        row.split("|")[-2].strip() == cells[8] for row in run_rows
+    )
     mean, std = (float(x) for x in cells[4].split(" +- "))
     assert mean == pytest.approx(np.mean(finals), abs=0.06) and std == pytest.approx(np.std(finals), abs=0.06)
     assert "NoSuchEnv" not in (table_dir / "results.md").read_text()  # failed runs are left out
@@ -139,7 +144,7 @@ def test_grid_runs_every_seed_reports_failures_and_skips_finished_runs(tmp_path)
 
     # a grid run in parts builds one table: rows of other (env, algo) pairs are kept, this grid's are rewritten
     results = table_dir / "results.md"
-    other = "| CartPole-v1 | dqn | 500000 | 5 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1 s | - |"
+    other = "| CartPole-v1 | dqn | 500000 | 5 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1 s | ? | - |"
     results.write_text(results.read_text().replace(row, row.replace(cells[4], "999.0 +- 0.0")) + other + "\n")
     again = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "plot.py"), "--grid", str(out), "--out", str(table_dir), "--no-png"],
@@ -263,6 +268,7 @@ def test_a_stopped_grid_passes_the_stop_on_and_the_same_command_resumes_every_ru
         assert "stopped by signal 15" in (folder / "log.txt").read_text()
         (segment,) = json.loads((folder / "grid.json").read_text())["segments"]
         assert segment["exit_code"] == 128 + signal.SIGTERM and not segment["resumed"] and segment["seconds"] > 0
+        assert segment["code"] == grid.code_version("ddpg_continuous.py")
         assert not (folder / "done.json").exists()
     assert not (out / "Pendulum-v1" / "ddpg" / "seed3" / "grid.json").exists() or not grid.segments(
         out / "Pendulum-v1" / "ddpg" / "seed3"
@@ -278,8 +284,50 @@ def test_a_stopped_grid_passes_the_stop_on_and_the_same_command_resumes_every_ru
         assert done["resumes"] == 1 and done["seconds"] == pytest.approx(
             sum(segment["seconds"] for segment in grid.segments(folder))
         )
+        assert done["code"] == [grid.code_version("ddpg_continuous.py")]  # both segments ran the same code
     done = json.loads((out / "Pendulum-v1" / "ddpg" / "seed3" / "done.json").read_text())
     assert done["resumes"] == 0
+
+
+def test_the_code_a_segment_runs_is_the_last_commit_of_its_script_and_any_edit_since(tmp_path, monkeypatch):
+    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], capture_output=True, text=True, check=True)  # noqa: E731
+    monkeypatch.setattr(grid, "REPO", tmp_path)
+    assert grid.code_version("ddpg_continuous.py") is None  # not a checkout
+    git("init", "-q")
+    (tmp_path / "ddpg_continuous.py").write_text("print(1)\n")
+    assert grid.code_version("ddpg_continuous.py") is None  # not tracked
+    (tmp_path / "README.md").write_text("first\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "script")
+    script_commit = git("rev-parse", "--short", "HEAD").stdout.strip()
+    assert grid.code_version("ddpg_continuous.py") == script_commit
+    (tmp_path / "README.md").write_text("second\n")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "docs")
+    assert grid.code_version("ddpg_continuous.py") == script_commit  # a later commit that leaves the script alone
+    (tmp_path / "ddpg_continuous.py").write_text("print(2)\n")
+    blob = git("hash-object", "ddpg_continuous.py").stdout.strip()[:7]
+    assert grid.code_version("ddpg_continuous.py") == f"{script_commit}+changes:{blob}"
+
+
+def test_an_unfinished_run_is_not_resumed_with_another_version_of_its_script(tmp_path):
+    out = tmp_path / "grid"
+    folder = out / "Pendulum-v1" / "ddpg" / "seed1"
+    folder.mkdir(parents=True)
+    run = grid.Run("ddpg", "Pendulum-v1", 1, TINY)
+    segment = {"started": 0.0, "seconds": 5.0, "resumed": False, "exit_code": 143, "code": "0123abc"}
+    (folder / "grid.json").write_text(json.dumps({"settings": run.settings, "segments": [segment]}))
+    args = ["--algos", "ddpg", "--env-ids", "Pendulum-v1", "--seeds", "1", "--out", str(out), "--", *TINY]
+    refused = run_grid(*args)
+    assert refused.returncode == 1 and refused.stdout == ""
+    here = grid.code_version("ddpg_continuous.py")
+    assert refused.stderr == (
+        f"error: {folder} was run with ddpg_continuous.py of commit 0123abc, and this checkout's is {here}: resume "
+        "from a checkout of that commit (git worktree add DIR 0123abc), or give another --out\n"
+    )
+    segment["code"] = here  # the same code: it resumes (here from no checkpoint, so from the start)
+    (folder / "grid.json").write_text(json.dumps({"settings": run.settings, "segments": [segment]}))
+    assert run_grid(*args).returncode == 0
+    assert json.loads((folder / "done.json").read_text())["code"] == [here]
 
 
 @pytest.mark.parametrize(
@@ -329,8 +377,8 @@ def fake_finished_run(folder: Path, settings: dict) -> None:
 def test_plot_puts_only_runs_at_the_published_settings_into_the_published_folder(tmp_path, monkeypatch, capsys):
     published_folder = tmp_path / "results"
     published_folder.mkdir()
-    old_row = "| Pendulum-v1 | ddpg | 20000 | 5 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1 s | - |"
-    kept_row = "| CartPole-v1 | dqn | 500000 | 5 | 2.0 +- 0.0 | 2.0 +- 0.0 | 2.0 +- 0.0 | 1 s | - |"
+    old_row = "| Pendulum-v1 | ddpg | 20000 | 5 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1.0 +- 0.0 | 1 s | ? | - |"
+    kept_row = "| CartPole-v1 | dqn | 500000 | 5 | 2.0 +- 0.0 | 2.0 +- 0.0 | 2.0 +- 0.0 | 1 s | ? | - |"
     header = plot.table({}).splitlines()
     (published_folder / "results.md").write_text("\n".join(header + [kept_row, old_row]) + "\n")
     monkeypatch.setattr(plot, "PUBLISHED", published_folder)
