@@ -68,15 +68,18 @@ def load_run(seed_folder: Path) -> dict | None:
     times = [t for tag in tags for t in (events.Scalars(tag)[0].wall_time, events.Scalars(tag)[-1].wall_time)]
     wall = max(times) - min(times) if times else float("nan")  # first to last logged value
     done = json.loads((seed_folder / "done.json").read_text()) if (seed_folder / "done.json").exists() else {}
+    ran = grid.segments(seed_folder)  # as the grid recorded them: also for a run still in progress
+    codes = sorted({segment.get("code") or "?" for segment in ran}) or done.get("code") or ["?"]
     last_step = max([s for s, _ in train + evals] or [0])
     return {
         "seed": seed_folder.name.removeprefix("seed"),
         "train": np.array(train).reshape(-1, 2),
         "eval": np.array(evals).reshape(-1, 2),
         "steps": last_step,
-        "wall_s": done.get("seconds", wall),  # a resumed run's: the sum of its running segments, as the grid timed them
-        "resumes": done.get("resumes", 0),
-        "code": ", ".join(done.get("code") or ["?"]),  # the commit(s) of the script its segments ran
+        # the sum of its running segments as the grid timed them, not the hours between them
+        "wall_s": sum(segment["seconds"] for segment in ran) if ran else done.get("seconds", wall),
+        "resumes": sum(segment["resumed"] for segment in ran) if ran else done.get("resumes", 0),
+        "code": ", ".join(codes),  # the commit(s) of the script its segments ran
     }
 
 

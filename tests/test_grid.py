@@ -374,6 +374,28 @@ def fake_finished_run(folder: Path, settings: dict) -> None:
     (folder / "done.json").write_text(json.dumps({"exit_code": 0, "settings": settings}))
 
 
+def test_plot_gives_each_runs_running_time_resumes_and_code_from_its_segments_also_in_progress(tmp_path, monkeypatch):
+    folder = tmp_path / "grid" / "Pendulum-v1" / "ddpg" / "seed1"
+    settings = {"algo": "ddpg", "env_id": "Pendulum-v1", "seed": 1, "flags": []}
+    fake_finished_run(folder, settings)
+    (folder / "done.json").unlink()  # still running
+    segments = [
+        {"started": 0.0, "seconds": 1500.0, "resumed": False, "exit_code": None},  # killed, before code was recorded
+        {"started": 9000.0, "seconds": 600.0, "resumed": True, "exit_code": 143, "code": "abc1234"},
+        {"started": 9700.0, "seconds": 300.0, "resumed": True, "exit_code": None, "code": "abc1234"},
+    ]
+    (folder / "grid.json").write_text(json.dumps({"settings": settings, "segments": segments}))
+    out = tmp_path / "plots"
+    argv = ["plot.py", "--grid", str(tmp_path / "grid"), "--out", str(out), "--no-png", "--include-unfinished"]
+    monkeypatch.setattr("sys.argv", argv)
+    plot.main()
+    (row,) = [line for line in (out / "runs.md").read_text().splitlines() if "| ddpg |" in line]
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    # 2000 steps in 1500 + 600 + 300 = 2400 s of running (not the 10000 s between the first start and the last)
+    assert cells[3:] == ["2000", "-890.0", "-300.0", "0.67 h", "2", "1", "?, abc1234"]  # returns: mean of -980..-800
+    assert "| 40.0 min | ?, abc1234 |" in (out / "results.md").read_text()
+
+
 def test_plot_puts_only_runs_at_the_published_settings_into_the_published_folder(tmp_path, monkeypatch, capsys):
     published_folder = tmp_path / "results"
     published_folder.mkdir()
