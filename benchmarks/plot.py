@@ -6,7 +6,7 @@
 Reads every run under `{grid}/{env_id}/{algo}/seed{seed}/` (the layout benchmarks/grid.py writes) and writes:
 - `{out}/{env_id}.png`: per env, training return (mean of the last 10 episodes) and deterministic
   evaluation return against steps, one line per algorithm: the mean over seeds with a band of +- one
-  standard deviation, each seed's training curve drawn thin. Needs matplotlib
+  standard deviation, each seed's training curve drawn thin and its evaluations as dots. Needs matplotlib
   (`pip install -r benchmarks/requirements-plot.txt`).
 - `{out}/results.md`: per env and algorithm, the final deterministic evaluation return and the mean of the
   last 100 and last 10 training episodes (each: mean +- std over seeds), seeds, steps, the median wall
@@ -185,8 +185,16 @@ def training_curve(run: dict, steps: np.ndarray) -> np.ndarray:
     return np.interp(steps, ends[9:], running, left=np.nan)
 
 
+def step_label(steps: float, _position) -> str:
+    """An axis tick's step count, short: 0, 500, 20k, 1.5M."""
+    if abs(steps) >= 1e6:
+        return f"{steps / 1e6:g}M"
+    return f"{steps / 1e3:g}k" if abs(steps) >= 1e3 else f"{steps:g}"
+
+
 def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
     import matplotlib  # optional: benchmarks/requirements-plot.txt
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -206,6 +214,8 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
             ax_train.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
             for curve in curves:  # each seed, thin
                 ax_train.plot(steps, curve, color=line.get_color(), linewidth=0.6, alpha=0.5)
+            for run in seeds:  # each seed's evaluations, as dots
+                ax_eval.plot(*run["eval"].T, ".", color=line.get_color(), alpha=0.5)
             eval_steps = sorted(set.intersection(*(set(run["eval"][:, 0]) for run in seeds)))
             if eval_steps:
                 values = np.array([[dict(map(tuple, run["eval"]))[s] for s in eval_steps] for run in seeds])
@@ -220,6 +230,7 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
         ax_train.set(title=f"{env_id}: training return (last 10 episodes)", xlabel="environment steps", ylabel="return")
         ax_eval.set(title=f"{env_id}: deterministic evaluation", xlabel="environment steps", ylabel="return")
         for ax in (ax_train, ax_eval):
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(step_label))
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
