@@ -237,6 +237,7 @@ def check_folders(grid: list[Run], out: Path) -> None:
         ran = {segment["code"] for segment in segments(folder) if segment.get("code")}
         here = code_version(SCRIPTS[run.algo])
         if ran and here not in ran:
+            here = here or "unknown, as it is not a git checkout"
             sys.exit(
                 f"error: {folder} was run with {SCRIPTS[run.algo]} of commit {', '.join(sorted(ran))}, and this "
                 f"checkout's is {here}: resume from a checkout of that commit (git worktree add DIR "

@@ -330,6 +330,22 @@ def test_an_unfinished_run_is_not_resumed_with_another_version_of_its_script(tmp
     assert json.loads((folder / "done.json").read_text())["code"] == [here]
 
 
+def test_a_copy_that_is_not_a_git_checkout_says_its_code_cannot_be_told(tmp_path, monkeypatch):
+    out = tmp_path / "grid"
+    folder = out / "Pendulum-v1" / "ddpg" / "seed1"
+    folder.mkdir(parents=True)
+    run = grid.Run("ddpg", "Pendulum-v1", 1, TINY)
+    segment = {"started": 0.0, "seconds": 5.0, "resumed": False, "exit_code": 143, "code": "0123abc"}
+    (folder / "grid.json").write_text(json.dumps({"settings": run.settings, "segments": [segment]}))
+    monkeypatch.setattr(grid, "REPO", tmp_path)  # no git here
+    with pytest.raises(SystemExit) as refused:
+        grid.check_folders([run], out)
+    assert str(refused.value) == (
+        f"error: {folder} was run with ddpg_continuous.py of commit 0123abc, and this checkout's is unknown, as it is "
+        "not a git checkout: resume from a checkout of that commit (git worktree add DIR 0123abc), or give another --out"
+    )
+
+
 @pytest.mark.parametrize(
     "saved",
     [
