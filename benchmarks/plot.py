@@ -79,7 +79,7 @@ def load_run(seed_folder: Path) -> dict | None:
         # the sum of its running segments as the grid timed them, not the hours between them
         "wall_s": sum(segment["seconds"] for segment in ran) if ran else done.get("seconds", wall),
         "resumes": sum(segment["resumed"] for segment in ran) if ran else done.get("resumes", 0),
-        "code": ", ".join(codes),  # the commit(s) of the script its segments ran
+        "codes": codes,  # the commit(s) of the script its segments ran
     }
 
 
@@ -134,7 +134,7 @@ def table(runs: dict[tuple[str, str], list[dict]]) -> str:
         last10 = [run["train"][-10:, 1].mean() for run in seeds if len(run["train"])]
         wall = np.nanmedian([run["wall_s"] for run in seeds])
         wall_text = f"{wall / 60:.1f} min" if wall >= 60 else f"{wall:.0f} s"
-        code = ", ".join(sorted({run["code"] for run in seeds}))
+        code = ", ".join(sorted({code for run in seeds for code in run["codes"]}))
         lines.append(
             f"| {env_id} | {algo} | {max(run['steps'] for run in seeds)} | {len(seeds)} | "
             f"{mean_std(final_eval) if final_eval else '-'} | {mean_std(last100) if last100 else '-'} | "
@@ -156,7 +156,8 @@ def run_table(runs: dict[tuple[str, str], list[dict]]) -> str:
             final_eval = f"{run['eval'][-1, 1]:.1f}" if len(run["eval"]) else "-"
             lines.append(
                 f"| {env_id} | {algo} | {run['seed']} | {run['steps']} | {last100} | {final_eval} | "
-                f"{run['wall_s'] / 3600:.2f} h | {run['resumes']} | {run['steps'] / run['wall_s']:.0f} | {run['code']} |"
+                f"{run['wall_s'] / 3600:.2f} h | {run['resumes']} | {run['steps'] / run['wall_s']:.0f} | "
+                f"{', '.join(run['codes'])} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -342,7 +342,8 @@ def test_a_copy_that_is_not_a_git_checkout_says_its_code_cannot_be_told(tmp_path
         grid.check_folders([run], out)
     assert str(refused.value) == (
         f"error: {folder} was run with ddpg_continuous.py of commit 0123abc, and this checkout's is unknown, as it is "
-        "not a git checkout: resume from a checkout of that commit (git worktree add DIR 0123abc), or give another --out"
+        "not a git checkout: resume from a checkout of that commit (git worktree add DIR 0123abc), or give another "
+        "--out"
     )
 
 
@@ -401,15 +402,21 @@ def test_plot_gives_each_runs_running_time_resumes_and_code_from_its_segments_al
         {"started": 9700.0, "seconds": 300.0, "resumed": True, "exit_code": None, "code": "abc1234"},
     ]
     (folder / "grid.json").write_text(json.dumps({"settings": settings, "segments": segments}))
+    second = tmp_path / "grid" / "Pendulum-v1" / "ddpg" / "seed2"  # finished, every segment of code abc1234
+    fake_finished_run(second, settings | {"seed": 2})
+    segment = {"started": 0.0, "seconds": 1200.0, "resumed": False, "exit_code": 0, "code": "abc1234"}
+    (second / "grid.json").write_text(json.dumps({"settings": settings | {"seed": 2}, "segments": [segment]}))
     out = tmp_path / "plots"
     argv = ["plot.py", "--grid", str(tmp_path / "grid"), "--out", str(out), "--no-png", "--include-unfinished"]
     monkeypatch.setattr("sys.argv", argv)
     plot.main()
-    (row,) = [line for line in (out / "runs.md").read_text().splitlines() if "| ddpg |" in line]
+    row, second_row = [line for line in (out / "runs.md").read_text().splitlines() if "| ddpg |" in line]
     cells = [cell.strip() for cell in row.split("|")[1:-1]]
     # 2000 steps in 1500 + 600 + 300 = 2400 s of running (not the 10000 s between the first start and the last)
     assert cells[3:] == ["2000", "-890.0", "-300.0", "0.67 h", "2", "1", "?, abc1234"]  # returns: mean of -980..-800
-    assert "| 40.0 min | ?, abc1234 |" in (out / "results.md").read_text()
+    assert second_row.endswith("| 0.33 h | 0 | 2 | abc1234 |")
+    # the table over seeds: the median of 2400 s and 1200 s; each code once, though seed 2 ran only abc1234
+    assert "| 30.0 min | ?, abc1234 |" in (out / "results.md").read_text()
 
 
 def test_plot_puts_only_runs_at_the_published_settings_into_the_published_folder(tmp_path, monkeypatch, capsys):
