@@ -309,7 +309,7 @@ def test_the_code_a_segment_runs_is_the_last_commit_of_its_script_and_any_edit_s
     assert grid.code_version("ddpg_continuous.py") == f"{script_commit}+changes:{blob}"
 
 
-def test_an_unfinished_run_is_not_resumed_with_another_version_of_its_script(tmp_path):
+def test_an_unfinished_run_is_not_resumed_with_another_version_of_its_script(tmp_path, monkeypatch):
     out = tmp_path / "grid"
     folder = out / "Pendulum-v1" / "ddpg" / "seed1"
     folder.mkdir(parents=True)
@@ -324,27 +324,19 @@ def test_an_unfinished_run_is_not_resumed_with_another_version_of_its_script(tmp
         f"error: {folder} was run with ddpg_continuous.py of commit 0123abc, and this checkout's is {here}: resume "
         "from a checkout of that commit (git worktree add DIR 0123abc), or give another --out\n"
     )
-    segment["code"] = here  # the same code: it resumes (here from no checkpoint, so from the start)
-    (folder / "grid.json").write_text(json.dumps({"settings": run.settings, "segments": [segment]}))
-    assert run_grid(*args).returncode == 0
-    assert json.loads((folder / "done.json").read_text())["code"] == [here]
-
-
-def test_a_copy_that_is_not_a_git_checkout_says_its_code_cannot_be_told(tmp_path, monkeypatch):
-    out = tmp_path / "grid"
-    folder = out / "Pendulum-v1" / "ddpg" / "seed1"
-    folder.mkdir(parents=True)
-    run = grid.Run("ddpg", "Pendulum-v1", 1, TINY)
-    segment = {"started": 0.0, "seconds": 5.0, "resumed": False, "exit_code": 143, "code": "0123abc"}
-    (folder / "grid.json").write_text(json.dumps({"settings": run.settings, "segments": [segment]}))
-    monkeypatch.setattr(grid, "REPO", tmp_path)  # no git here
-    with pytest.raises(SystemExit) as refused:
+    monkeypatch.setattr(grid, "REPO", tmp_path)  # a copy that is not a git checkout: its code cannot be told
+    with pytest.raises(SystemExit) as not_a_checkout:
         grid.check_folders([run], out)
-    assert str(refused.value) == (
+    assert str(not_a_checkout.value) == (
         f"error: {folder} was run with ddpg_continuous.py of commit 0123abc, and this checkout's is unknown, as it is "
         "not a git checkout: resume from a checkout of that commit (git worktree add DIR 0123abc), or give another "
         "--out"
     )
+    monkeypatch.undo()
+    segment["code"] = here  # the same code: it resumes (here from no checkpoint, so from the start)
+    (folder / "grid.json").write_text(json.dumps({"settings": run.settings, "segments": [segment]}))
+    assert run_grid(*args).returncode == 0
+    assert json.loads((folder / "done.json").read_text())["code"] == [here]
 
 
 @pytest.mark.parametrize(
