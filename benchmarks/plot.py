@@ -211,7 +211,7 @@ def plot(runs: dict[tuple[str, str], list[dict]], out: Path) -> list[Path]:
             with warnings.catch_warnings():  # steps before any seed's 10th episode are nan: left blank
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
-            (line,) = ax_train.plot(steps, mean, label=f"{algo} ({len(seeds)} seeds)")
+            (line,) = ax_train.plot(steps, mean, label=f"{algo} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
             ax_train.fill_between(steps, mean - std, mean + std, alpha=0.2, color=line.get_color())
             for curve in curves:  # each seed, thin
                 ax_train.plot(steps, curve, color=line.get_color(), linewidth=0.6, alpha=0.5)
